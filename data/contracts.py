@@ -1,0 +1,621 @@
+"""Data contracts: one pandera schema per input table of DESIGN §2, plus its key and references.
+
+The schema is the single source of truth for a table's columns, types, nullability, ranges,
+allowed codes and cross-field rules. Ingestion coerces raw values to the schema's types
+itself (so an unparseable value is reported against its row and column instead of breaking
+the whole column), then lets pandera check the typed frame, then checks keys and references
+across tables. Every failure becomes a quarantine record naming row, column and rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from data.reference import (
+    EVENT_TYPES,
+    ISO_COUNTRIES,
+    ISO_CURRENCIES,
+    LEGAL_FORMS,
+    NACE_SECTIONS,
+    POLICY_SCHEMES,
+    POLITICAL_RISK_CLASSES,
+)
+
+DATE = "datetime64[ns]"
+EARLIEST_BUSINESS_DATE = pd.Timestamp("1990-01-01")
+EARLIEST_INCORPORATION = pd.Timestamp("1800-01-01")
+#: Relative tolerance of the balance-sheet identities (rounding in filed statements).
+IDENTITY_TOLERANCE = 0.01
+
+QUARANTINE_COLUMNS = ["table", "row_number", "column", "rule", "value", "record"]
+
+
+def _text(*checks: pa.Check, nullable: bool = False) -> pa.Column:
+    return pa.Column(str, list(checks), nullable=nullable)
+
+
+def _date(*checks: pa.Check, nullable: bool = False) -> pa.Column:
+    return pa.Column(DATE, list(checks), nullable=nullable)
+
+
+def _amount(*checks: pa.Check, nullable: bool = True) -> pa.Column:
+    return pa.Column(float, list(checks), nullable=nullable)
+
+
+def _business_date(nullable: bool = False) -> pa.Column:
+    return _date(pa.Check.ge(EARLIEST_BUSINESS_DATE), nullable=nullable)
+
+
+#: Cross-field rules by their error text: the rule's name and the columns it compares.
+_RULES: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+def _rule(name: str, error: str, columns: tuple[str, ...], fn) -> pa.Check:
+    """A cross-field rule; rows where a compared value is missing pass (nullability is per column)."""
+    _RULES[error] = (name, columns)
+    return pa.Check(fn, name=name, error=error)
+
+
+def _one_of(values, what: str) -> pa.Check:
+    return pa.Check.isin(sorted(values), error=f"must be {what}")
+
+
+def _within_tolerance(smaller: pd.Series, larger: pd.Series) -> pd.Series:
+    slack = IDENTITY_TOLERANCE * larger.abs().fillna(0) + 1.0
+    return ~(smaller > larger + slack)
+
+
+NON_NEGATIVE = pa.Check.ge(0)
+POSITIVE = pa.Check.gt(0)
+
+BUYERS = pa.DataFrameSchema(
+    {
+        "buyer_id": _text(pa.Check.str_length(1, 64)),
+        "name": _text(pa.Check.str_length(1, 500)),
+        "country": _text(_one_of(ISO_COUNTRIES, "an ISO 3166 alpha-2 country code")),
+        "sector": _text(_one_of(NACE_SECTIONS, "a NACE section letter A-U")),
+        "legal_form": _text(
+            _one_of(LEGAL_FORMS, "one of " + ", ".join(sorted(LEGAL_FORMS))), nullable=True
+        ),
+        "incorporation_date": _date(pa.Check.ge(EARLIEST_INCORPORATION), nullable=True),
+    },
+    name="buyers",
+)
+
+FINANCIALS = pa.DataFrameSchema(
+    {
+        "buyer_id": _text(),
+        "period_end": _business_date(),
+        "filing_date": _business_date(),
+        "currency": _text(_one_of(ISO_CURRENCIES, "an ISO 4217 currency code")),
+        "revenue": _amount(NON_NEGATIVE),
+        "operating_income": _amount(),
+        "net_income": _amount(),
+        "total_assets": _amount(NON_NEGATIVE, nullable=False),
+        "current_assets": _amount(NON_NEGATIVE),
+        "cash": _amount(NON_NEGATIVE),
+        "receivables": _amount(NON_NEGATIVE),
+        "inventory": _amount(NON_NEGATIVE),
+        "total_liabilities": _amount(NON_NEGATIVE),
+        "current_liabilities": _amount(NON_NEGATIVE),
+        "long_term_debt": _amount(NON_NEGATIVE),
+        "equity": _amount(),
+        "retained_earnings": _amount(),
+        "interest_expense": _amount(NON_NEGATIVE),
+    },
+    checks=[
+        _rule(
+            "filing_date >= period_end",
+            "a statement cannot be filed before its period ends",
+            ("filing_date", "period_end"),
+            lambda df: ~(df["filing_date"] < df["period_end"]),
+        ),
+        _rule(
+            "current_assets <= total_assets",
+            "current assets exceed total assets",
+            ("current_assets", "total_assets"),
+            lambda df: _within_tolerance(df["current_assets"], df["total_assets"]),
+        ),
+        _rule(
+            "cash + receivables + inventory <= current_assets",
+            "cash, receivables and inventory exceed current assets",
+            ("cash", "receivables", "inventory", "current_assets"),
+            lambda df: _within_tolerance(
+                df[["cash", "receivables", "inventory"]].sum(axis=1, min_count=1),
+                df["current_assets"],
+            ),
+        ),
+        _rule(
+            "current_liabilities + long_term_debt <= total_liabilities",
+            "current liabilities and long-term debt exceed total liabilities",
+            ("current_liabilities", "long_term_debt", "total_liabilities"),
+            lambda df: _within_tolerance(
+                df[["current_liabilities", "long_term_debt"]].sum(axis=1, min_count=1),
+                df["total_liabilities"],
+            ),
+        ),
+        _rule(
+            "total_assets = total_liabilities + equity",
+            "balance sheet does not balance (assets != liabilities + equity)",
+            ("total_assets", "total_liabilities", "equity"),
+            lambda df: (
+                ~(
+                    (df["total_assets"] - df["total_liabilities"] - df["equity"]).abs()
+                    > IDENTITY_TOLERANCE * df["total_assets"].abs() + 1.0
+                )
+            ),
+        ),
+    ],
+    name="financials",
+)
+
+INVOICES = pa.DataFrameSchema(
+    {
+        "invoice_id": _text(pa.Check.str_length(1, 64)),
+        "buyer_id": _text(),
+        "policyholder_id": _text(),
+        "issue_date": _business_date(),
+        "due_date": _business_date(),
+        "paid_date": _business_date(nullable=True),
+        "amount": _amount(POSITIVE, nullable=False),
+        "currency": _text(_one_of(ISO_CURRENCIES, "an ISO 4217 currency code")),
+    },
+    checks=[
+        _rule(
+            "due_date >= issue_date",
+            "invoice due before it was issued",
+            ("due_date", "issue_date"),
+            lambda df: ~(df["due_date"] < df["issue_date"]),
+        ),
+        _rule(
+            "paid_date >= issue_date",
+            "invoice paid before it was issued",
+            ("paid_date", "issue_date"),
+            lambda df: ~(df["paid_date"] < df["issue_date"]),
+        ),
+    ],
+    name="invoices",
+)
+
+EVENTS = pa.DataFrameSchema(
+    {
+        "buyer_id": _text(),
+        "event_date": _business_date(),
+        "event_type": _text(_one_of(EVENT_TYPES, "one of " + ", ".join(sorted(EVENT_TYPES)))),
+        "policyholder_id": _text(nullable=True),
+        "amount": _amount(NON_NEGATIVE),
+    },
+    name="events",
+)
+
+POLICIES = pa.DataFrameSchema(
+    {
+        "policyholder_id": _text(pa.Check.str_length(1, 64)),
+        "scheme": _text(_one_of(POLICY_SCHEMES, "one of " + ", ".join(sorted(POLICY_SCHEMES)))),
+        "indemnity_pct": _amount(pa.Check.in_range(0, 100, include_min=False), nullable=False),
+        "claim_waiting_days": pa.Column("Int64", pa.Check.in_range(0, 720), nullable=False),
+        "discretionary_limit": _amount(NON_NEGATIVE),
+        "aggregate_first_loss": _amount(NON_NEGATIVE),
+    },
+    checks=[
+        _rule(
+            "excess_of_loss needs aggregate_first_loss > 0",
+            "an excess-of-loss policy must state its aggregate first loss",
+            ("scheme", "aggregate_first_loss"),
+            lambda df: ~((df["scheme"] == "excess_of_loss") & ~(df["aggregate_first_loss"] > 0)),
+        ),
+    ],
+    name="policies",
+)
+
+LIMITS = pa.DataFrameSchema(
+    {
+        "policyholder_id": _text(),
+        "buyer_id": _text(),
+        "limit_amount": _amount(NON_NEGATIVE, nullable=False),
+        "requested_amount": _amount(POSITIVE),
+        "exposure": _amount(NON_NEGATIVE, nullable=False),
+        "decision_date": _business_date(),
+    },
+    name="limits",
+)
+
+COUNTRY_RISK = pa.DataFrameSchema(
+    {
+        "country": _text(_one_of(ISO_COUNTRIES, "an ISO 3166 alpha-2 country code")),
+        "political_risk_class": pa.Column(
+            "Int64",
+            _one_of(POLITICAL_RISK_CLASSES, "a class from 0 to 7"),
+            nullable=False,
+        ),
+        "gdp_growth": _amount(pa.Check.in_range(-1.0, 1.0)),
+        "inflation": _amount(pa.Check.in_range(-1.0, 10.0)),
+    },
+    name="country_risk",
+)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A foreign key: every non-null value of `column` must be a key of table `target`."""
+
+    column: str
+    target: str
+    target_column: str
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """A table's schema, its unique key, the references it makes and its 'known by' dates.
+
+    `known_dates` are the columns that date when a fact became known to the insurer
+    (DESIGN's point-in-time rule): such a date after the load date is impossible and is
+    quarantined, since it would let a feature see the future.
+    """
+
+    name: str
+    schema: pa.DataFrameSchema
+    key: tuple[str, ...]
+    references: tuple[Reference, ...] = ()
+    known_dates: tuple[str, ...] = ()
+    required: tuple[str, ...] = field(default=())
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.columns)
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns a source file must contain (nullable ones may be absent: read as missing)."""
+        return [c for c, col in self.schema.columns.items() if not col.nullable] + [
+            c for c in self.required if self.schema.columns[c].nullable
+        ]
+
+
+def _buyer_ref(column: str = "buyer_id") -> Reference:
+    return Reference(column, "buyers", "buyer_id")
+
+
+def _policy_ref(column: str = "policyholder_id") -> Reference:
+    return Reference(column, "policies", "policyholder_id")
+
+
+#: Contracts in ingestion order: referenced tables come before the tables that refer to them.
+CONTRACTS: dict[str, TableContract] = {
+    c.name: c
+    for c in (
+        TableContract(
+            "buyers", BUYERS, ("buyer_id",), required=("legal_form", "incorporation_date")
+        ),
+        TableContract("policies", POLICIES, ("policyholder_id",)),
+        TableContract("country_risk", COUNTRY_RISK, ("country",)),
+        TableContract(
+            "financials",
+            FINANCIALS,
+            ("buyer_id", "period_end"),
+            (_buyer_ref(),),
+            known_dates=("period_end", "filing_date"),
+        ),
+        TableContract(
+            "invoices",
+            INVOICES,
+            ("invoice_id",),
+            (_buyer_ref(), _policy_ref()),
+            known_dates=("issue_date", "paid_date"),
+        ),
+        TableContract(
+            "events",
+            EVENTS,
+            # Two policyholders may file a claim on the same buyer on the same day: the
+            # policyholder belongs to the key (DESIGN's key is buyer, date, type).
+            ("buyer_id", "event_date", "event_type", "policyholder_id"),
+            (_buyer_ref(), _policy_ref()),
+            known_dates=("event_date",),
+        ),
+        TableContract(
+            "limits",
+            LIMITS,
+            ("policyholder_id", "buyer_id"),
+            (_buyer_ref(), _policy_ref()),
+            known_dates=("decision_date",),
+        ),
+    )
+}
+
+
+class ContractError(ValueError):
+    """A whole file breaks its contract (missing required column, unknown table)."""
+
+
+@dataclass
+class ValidationResult:
+    """Rows of one batch split into accepted rows (typed) and quarantine records."""
+
+    valid: pd.DataFrame
+    quarantine: pd.DataFrame
+    rows_in: int
+
+    @property
+    def rows_quarantined(self) -> int:
+        return int(self.quarantine["row_number"].nunique()) if len(self.quarantine) else 0
+
+
+def check_columns(frame_columns: list[str], contract: TableContract, source: str) -> list[str]:
+    """Raise if required columns are missing; return the unknown columns (reported, not kept)."""
+    missing = [c for c in contract.required_columns if c not in frame_columns]
+    if missing:
+        raise ContractError(
+            f"{source}: table '{contract.name}' is missing required column(s) {', '.join(missing)}"
+        )
+    return [c for c in frame_columns if c not in contract.schema.columns]
+
+
+def _is_blank(raw: pd.Series) -> pd.Series:
+    """Missing, or an empty / whitespace-only string (what a CSV gives for 'no value')."""
+    if raw.dtype.kind in "biufcmM":
+        return raw.isna()
+    return raw.isna() | raw.astype("str").str.strip().eq("")
+
+
+def _coerce_column(raw: pd.Series, dtype: str) -> pd.Series:
+    """Convert raw values to the contract type; values that can't be converted become NA."""
+    blank = _is_blank(raw)
+    if dtype == DATE:
+        if raw.dtype.kind == "M":
+            return raw.astype(DATE)
+        text = raw.astype("str").str.strip().where(~blank)
+        return pd.to_datetime(text, format="ISO8601", errors="coerce").astype(DATE)
+    if dtype in ("float64", "Int64"):
+        if raw.dtype.kind in "biuf":
+            values = raw.astype("float64")
+        else:
+            values = pd.to_numeric(raw.astype("str").str.strip().where(~blank), errors="coerce")
+        if dtype == "Int64":
+            whole = values.isna() | (values == np.floor(values))
+            values = values.where(whole)
+            return values.astype("Int64")
+        return values.astype("float64")
+    text = raw.astype("str").str.strip()
+    return text.where(~blank).astype("str")
+
+
+def coerce_frame(raw: pd.DataFrame, contract: TableContract) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Type the raw frame; return it with the (row position, column, value) that failed to parse."""
+    typed: dict[str, pd.Series] = {}
+    failures = []
+    for name, column in contract.schema.columns.items():
+        if name not in raw.columns:
+            typed[name] = _coerce_column(
+                pd.Series([None] * len(raw), dtype="object"), str(column.dtype)
+            )
+            continue
+        values = _coerce_column(raw[name], str(column.dtype))
+        bad = values.isna().to_numpy() & ~_is_blank(raw[name]).to_numpy()
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            failures.append(
+                pd.DataFrame(
+                    {
+                        "position": pos,
+                        "column": name,
+                        "rule": f"type: not a valid {_type_label(str(column.dtype))}",
+                        "value": raw[name].iloc[pos].astype("str").to_numpy(),
+                    }
+                )
+            )
+        typed[name] = values
+    frame = pd.DataFrame(typed, index=pd.RangeIndex(len(raw)))
+    return frame, _concat_failures(failures)
+
+
+def _type_label(dtype: str) -> str:
+    return {DATE: "date (YYYY-MM-DD)", "float64": "number", "Int64": "whole number"}.get(
+        dtype, "text"
+    )
+
+
+def _concat_failures(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    empty = pd.DataFrame(
+        {
+            "position": pd.Series(dtype="int64"),
+            "column": pd.Series(dtype="str"),
+            "rule": pd.Series(dtype="str"),
+            "value": pd.Series(dtype="str"),
+        }
+    )
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return empty
+    return pd.concat(parts, ignore_index=True)
+
+
+def schema_failures(frame: pd.DataFrame, contract: TableContract, skip: np.ndarray) -> pd.DataFrame:
+    """Run the pandera schema lazily and return its failures as (position, column, rule, value).
+
+    Rows in `skip` already failed type coercion; their NA would only repeat that failure as
+    'not nullable'.
+    """
+    try:
+        contract.schema.validate(frame, lazy=True)
+        return _concat_failures([])
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+    cases = cases[cases["index"].notna()]
+    is_wide = cases["schema_context"].eq("DataFrameSchema").to_numpy()
+    column_cases = cases[~is_wide]
+    out = pd.DataFrame(
+        {
+            "position": column_cases["index"].astype("int64").to_numpy(),
+            "column": column_cases["column"].astype("str").to_numpy(),
+            "rule": column_cases["check"].astype("str").map(_readable_rule).to_numpy(),
+            "value": column_cases["failure_case"].astype("str").to_numpy(),
+        }
+    )
+    if skip.size:
+        out = out[~(out["rule"].eq("required value missing") & np.isin(out["position"], skip))]
+    return _concat_failures([out, _wide_rule_failures(frame, cases[is_wide])])
+
+
+def _wide_rule_failures(frame: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
+    """One record per (row, cross-field rule), naming the compared columns and their values."""
+    parts = []
+    for error, group in cases.groupby("check", sort=False):
+        name, columns = _RULES.get(str(error), (str(error), ()))
+        pos = np.unique(group["index"].astype("int64").to_numpy())
+        rows = frame.iloc[pos]
+        value = pd.Series("", index=rows.index, dtype="str")
+        for i, col in enumerate(columns):
+            value = value.str.cat(col + "=" + _as_text(rows[col]), sep=", " if i else "")
+        parts.append(
+            pd.DataFrame(
+                {
+                    "position": pos,
+                    "column": ",".join(columns),
+                    "rule": name,
+                    "value": value.to_numpy(),
+                }
+            )
+        )
+    return _concat_failures(parts)
+
+
+def _readable_rule(check: str) -> str:
+    if check == "not_nullable":
+        return "required value missing"
+    return check
+
+
+def duplicate_key_failures(frame: pd.DataFrame, contract: TableContract) -> pd.DataFrame:
+    """Every copy of a key seen more than once in a batch: which copy is right is unknowable."""
+    dup = frame.duplicated(list(contract.key), keep=False).to_numpy()
+    pos = np.flatnonzero(dup)
+    return pd.DataFrame(
+        {
+            "position": pos,
+            "column": ",".join(contract.key),
+            "rule": "duplicate key in file",
+            "value": _key_text(frame.iloc[pos], contract.key),
+        }
+    )
+
+
+def _key_text(frame: pd.DataFrame, key: tuple[str, ...]) -> np.ndarray:
+    parts = [_as_text(frame[k]) for k in key]
+    return (
+        parts[0].str.cat(parts[1:], sep="|").to_numpy() if len(parts) > 1 else parts[0].to_numpy()
+    )
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as readable text: dates without a time, missing as an empty string."""
+    if values.dtype.kind == "M":
+        return values.dt.strftime("%Y-%m-%d").fillna("")
+    return values.astype("str").fillna("")
+
+
+def reference_failures(
+    frame: pd.DataFrame, contract: TableContract, known: Mapping[str, pd.Index]
+) -> pd.DataFrame:
+    """Rows referring to a buyer or policy that no accepted table row defines."""
+    parts = []
+    for ref in contract.references:
+        keys = known.get(ref.target)
+        if keys is None:
+            continue
+        values = frame[ref.column]
+        unknown = (values.notna() & ~values.isin(keys)).to_numpy()
+        pos = np.flatnonzero(unknown)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "position": pos,
+                    "column": ref.column,
+                    "rule": f"unknown {ref.target_column} (not in {ref.target})",
+                    "value": values.iloc[pos].astype("str").to_numpy(),
+                }
+            )
+        )
+    return _concat_failures(parts)
+
+
+def future_fact_failures(
+    frame: pd.DataFrame, contract: TableContract, load_date: pd.Timestamp
+) -> pd.DataFrame:
+    """Facts dated after the load date: impossible, and a look-ahead leak if kept."""
+    parts = []
+    for col in contract.known_dates:
+        pos = np.flatnonzero((frame[col] > load_date).to_numpy())
+        parts.append(
+            pd.DataFrame(
+                {
+                    "position": pos,
+                    "column": col,
+                    "rule": f"dated after the load date {load_date.date()}",
+                    "value": _as_text(frame[col].iloc[pos]).to_numpy(),
+                }
+            )
+        )
+    return _concat_failures(parts)
+
+
+def _records_json(raw: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+    """The bad rows exactly as read, so quarantine loses nothing and can be repaired."""
+    rows = raw.iloc[positions]
+    return np.array(
+        [
+            json.dumps(r, default=str)
+            for r in rows.astype("object").where(rows.notna(), None).to_dict("records")
+        ],
+        dtype=object,
+    )
+
+
+def validate_table(
+    raw: pd.DataFrame,
+    contract: TableContract,
+    known: Mapping[str, pd.Index] | None = None,
+    load_date: pd.Timestamp | None = None,
+) -> ValidationResult:
+    """Split one batch of raw rows into valid typed rows and quarantine records.
+
+    `known` gives the keys of referenced tables (lake plus this load); references to tables
+    not in it are not checked. A row with several problems gets one record per problem.
+    Row numbers are 1-based data rows of the batch (the header is not counted).
+    """
+    raw = raw.reset_index(drop=True)
+    frame, failures = coerce_frame(raw, contract)
+    parts = [
+        failures,
+        schema_failures(frame, contract, failures["position"].unique()),
+        duplicate_key_failures(frame, contract),
+    ]
+    if known:
+        parts.append(reference_failures(frame, contract, known))
+    if load_date is not None:
+        parts.append(future_fact_failures(frame, contract, load_date))
+    problems = _concat_failures(parts).sort_values(["position", "column"], kind="stable")
+    bad = problems["position"].unique()
+    quarantine = pd.DataFrame(
+        {
+            "table": contract.name,
+            "row_number": problems["position"].to_numpy() + 1,
+            "column": problems["column"].to_numpy(),
+            "rule": problems["rule"].to_numpy(),
+            "value": problems["value"].to_numpy(),
+        }
+    )
+    record_by_pos = dict(zip(bad, _records_json(raw, bad), strict=True)) if len(bad) else {}
+    quarantine["record"] = [record_by_pos[p] for p in problems["position"].to_numpy()]
+    keep = np.ones(len(frame), dtype=bool)
+    keep[bad] = False
+    valid = frame[keep].copy()
+    valid["_source_row"] = (np.flatnonzero(keep) + 1).astype("int64")
+    return ValidationResult(
+        valid=valid.reset_index(drop=True), quarantine=quarantine, rows_in=len(raw)
+    )

@@ -1,0 +1,316 @@
+"""Ingestion: source files -> contract validation -> lake (valid rows) and quarantine (bad rows).
+
+Plain functions, so they are tested without Prefect; `flows/ingest.py` wraps them in a flow.
+
+Guarantees, per source file:
+- every row read ends up either accepted in its table or in quarantine with its reason
+  (rows in = accepted + quarantined), never dropped;
+- the same file content is ingested once: a second ingest of it adds nothing;
+- rows of a later file with the same key supersede the earlier rows (corrections);
+- the file's effect (rows, superseded rows, quarantine, source record) is published as one
+  atomic manifest change;
+- a file that can't be read or misses a required column stops that file only, with a
+  message naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from data.contracts import (
+    CONTRACTS,
+    ContractError,
+    TableContract,
+    check_columns,
+    validate_table,
+)
+from data.lake import QUARANTINE, Lake, Manifest, atomic_write_parquet
+
+SOURCE_SUFFIXES = (".csv", ".parquet")
+Progress = Callable[[str], None]
+
+
+@dataclass
+class FileReport:
+    """What happened to one source file; the ingest summary is a list of these."""
+
+    table: str
+    source: str
+    status: str  # ingested | skipped | failed
+    rows_read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    superseded: int = 0
+    top_reasons: list[tuple[str, int]] = field(default_factory=list)
+    message: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def table_for_file(path: Path) -> str | None:
+    """`invoices.csv`, `invoices_2026-11-30.parquet` and `invoices-part2.csv` are invoices."""
+    name = path.name
+    for suffix in SOURCE_SUFFIXES:
+        if name.endswith(suffix):
+            stem = name[: -len(suffix)]
+            break
+    else:
+        return None
+    for table in CONTRACTS:
+        if re.fullmatch(rf"{table}([_\-.].*)?", stem):
+            return table
+    return None
+
+
+def find_sources(source_dir: Path) -> tuple[list[tuple[str, Path]], list[Path]]:
+    """Source files in ingestion order (referenced tables first), and the files ignored."""
+    if not source_dir.is_dir():
+        raise FileNotFoundError(f"source folder not found: {source_dir}")
+    order = {t: i for i, t in enumerate(CONTRACTS)}
+    found, ignored = [], []
+    for path in sorted(p for p in source_dir.iterdir() if p.is_file()):
+        table = table_for_file(path)
+        if table is None:
+            ignored.append(path)
+        else:
+            found.append((table, path))
+    found.sort(key=lambda tp: (order[tp[0]], tp[1].name))
+    return found, ignored
+
+
+def fingerprint(path: Path) -> str:
+    """SHA-256 of the file's bytes: the identity used to ingest each content only once."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_source(path: Path) -> pd.DataFrame:
+    """Read a CSV (every column as text, typed later by the contract) or a Parquet file."""
+    try:
+        if path.name.endswith(".parquet"):
+            return pq.read_table(path).to_pandas(date_as_object=False)
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), None)
+        if not header:
+            raise ContractError(f"{path}: empty file (no header row)")
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in header},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        return table.to_pandas()
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        raise ContractError(f"{path}: unreadable file ({exc})") from exc
+
+
+def _key_index(frame: pd.DataFrame, key: tuple[str, ...]) -> pd.Index:
+    return pd.MultiIndex.from_frame(frame[list(key)]) if len(key) > 1 else pd.Index(frame[key[0]])
+
+
+def known_keys(lake: Lake) -> dict[str, pd.Index]:
+    """Keys of the tables other tables refer to (buyers, policies), as the lake holds them."""
+    targets = {ref.target: ref.target_column for c in CONTRACTS.values() for ref in c.references}
+    return {
+        t: pd.Index(lake.read(t, columns=[col])[col]) if lake.has_table(t) else pd.Index([])
+        for t, col in targets.items()
+    }
+
+
+def _supersede(
+    lake: Lake, manifest: Manifest, contract: TableContract, new_keys: pd.Index, new_part: str
+) -> int:
+    """Rewrite the table's older parts without the keys the new part corrects; count removed rows."""
+    removed = 0
+    kept_parts = []
+    for rel in manifest.tables.get(contract.name, []):
+        path = lake.root / rel
+        keys = pq.read_table(path, columns=list(contract.key)).to_pandas(date_as_object=False)
+        hit = _key_index(keys, contract.key).isin(new_keys)
+        if not hit.any():
+            kept_parts.append(rel)
+            continue
+        removed += int(hit.sum())
+        if hit.all():
+            continue
+        table = pq.read_table(path)
+        load_date = path.parent.name.removeprefix("load_date=")
+        rewritten = lake.new_part_path(contract.name, load_date, path.stem.split("-")[0])
+        atomic_write_parquet(table.filter(pa.array(~hit)), rewritten)
+        kept_parts.append(lake.relative(rewritten))
+    manifest.tables[contract.name] = [*kept_parts, new_part]
+    return removed
+
+
+def _top_reasons(quarantine: pd.DataFrame, n: int = 3) -> list[tuple[str, int]]:
+    counts = Counter(
+        f"{c}: {r}" for c, r in zip(quarantine["column"], quarantine["rule"], strict=True)
+    )
+    return counts.most_common(n)
+
+
+def ingest_file(
+    lake: Lake,
+    table: str,
+    path: Path,
+    load_date: dt.date,
+    known: Mapping[str, pd.Index] | None = None,
+) -> FileReport:
+    """Validate one source file and publish its rows and quarantine records atomically.
+
+    Must be called while holding the lake's lock (see :func:`ingest_directory`).
+    """
+    contract = CONTRACTS[table]
+    source = str(path)
+    manifest = lake.manifest()
+    digest = fingerprint(path)
+    if digest in manifest.sources:
+        earlier = manifest.sources[digest]
+        return FileReport(
+            table,
+            source,
+            "skipped",
+            message=f"same content already ingested on {earlier['load_date']} from {earlier['file']}",
+        )
+    try:
+        raw = read_source(path)
+        ignored = check_columns(list(raw.columns), contract, source)
+    except ContractError as exc:
+        return FileReport(table, source, "failed", message=str(exc))
+
+    known = known_keys(lake) if known is None else known
+    result = validate_table(raw, contract, known, pd.Timestamp(load_date))
+    load_id = digest[:16]
+    ingested_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    stamp = load_date.isoformat()
+
+    superseded = 0
+    if len(result.valid):
+        valid = result.valid
+        valid.insert(0, "_load_id", load_id)
+        part = lake.new_part_path(table, stamp, load_id)
+        atomic_write_parquet(valid, part)
+        superseded = _supersede(
+            lake, manifest, contract, _key_index(valid, contract.key), lake.relative(part)
+        )
+    if len(result.quarantine):
+        quarantine = result.quarantine.assign(
+            load_id=load_id, source_file=source, load_date=stamp, ingested_at=ingested_at
+        )
+        qpart = lake.new_part_path(QUARANTINE, stamp, load_id)
+        atomic_write_parquet(quarantine, qpart)
+        manifest.tables.setdefault(QUARANTINE, []).append(lake.relative(qpart))
+
+    report = FileReport(
+        table=table,
+        source=source,
+        status="ingested",
+        rows_read=result.rows_in,
+        accepted=len(result.valid),
+        quarantined=result.rows_quarantined,
+        superseded=superseded,
+        top_reasons=_top_reasons(result.quarantine),
+        message=f"ignored unknown column(s): {', '.join(ignored)}" if ignored else "",
+    )
+    manifest.sources[digest] = {
+        "file": source,
+        "table": table,
+        "load_id": load_id,
+        "load_date": stamp,
+        "ingested_at": ingested_at,
+        "rows_read": report.rows_read,
+        "accepted": report.accepted,
+        "quarantined": report.quarantined,
+        "superseded": report.superseded,
+    }
+    lake.commit(manifest)
+    return report
+
+
+def ingest_directory(
+    source_dir: Path,
+    lake: Lake,
+    load_date: dt.date | None = None,
+    progress: Progress | None = None,
+    ingest: Callable[..., FileReport] = ingest_file,
+) -> list[FileReport]:
+    """Ingest every recognised source file of a folder, referenced tables first.
+
+    `ingest` ingests one file (the flow passes its Prefect task here).
+    """
+    load_date = load_date or dt.date.today()
+    sources, ignored = find_sources(source_dir)
+    say = progress or (lambda _msg: None)
+    for path in ignored:
+        say(f"ignored {path.name}: not a known table file ({', '.join(CONTRACTS)})")
+    reports = []
+    with lake.locked():
+        for table, path in sources:
+            say(f"ingesting {path.name} as {table}")
+            reports.append(ingest(lake, table, path, load_date))
+            say(summary_line(reports[-1]))
+    return reports
+
+
+def summary_line(report: FileReport) -> str:
+    if report.status != "ingested":
+        return f"{report.table}: {report.status} {Path(report.source).name} — {report.message}"
+    reasons = "; ".join(f"{r} ×{n}" for r, n in report.top_reasons)
+    return (
+        f"{report.table}: read {report.rows_read:,}, accepted {report.accepted:,}, "
+        f"quarantined {report.quarantined:,}, superseded {report.superseded:,}"
+        + (f" (top reasons: {reasons})" if reasons else "")
+    )
+
+
+def reports_frame(reports: list[FileReport]) -> pd.DataFrame:
+    frame = pd.DataFrame([r.as_dict() for r in reports])
+    if len(frame):
+        frame["top_reasons"] = frame["top_reasons"].map(
+            lambda rs: "; ".join(f"{r} ×{n}" for r, n in rs)
+        )
+    return frame
+
+
+def quarantine_reasons(lake: Lake) -> pd.DataFrame:
+    """Quarantined rows per table and rule, most frequent first (for the CLI and reports)."""
+    q = lake.read(QUARANTINE)
+    if q.empty:
+        return pd.DataFrame(columns=["table", "column", "rule", "rows"])
+    return (
+        q.groupby(["table", "column", "rule"], as_index=False)
+        .size()
+        .rename(columns={"size": "rows"})
+        .sort_values("rows", ascending=False, ignore_index=True)
+    )
+
+
+__all__ = [
+    "FileReport",
+    "find_sources",
+    "ingest_directory",
+    "ingest_file",
+    "quarantine_reasons",
+    "read_source",
+    "reports_frame",
+    "summary_line",
+    "table_for_file",
+]
