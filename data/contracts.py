@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from data.reference import (
     EVENT_TYPES,
@@ -36,34 +38,34 @@ IDENTITY_TOLERANCE = 0.01
 QUARANTINE_COLUMNS = ["table", "row_number", "column", "rule", "value", "record"]
 
 
-def _text(*checks: pa.Check, nullable: bool = False) -> pa.Column:
-    return pa.Column(str, list(checks), nullable=nullable)
+def _text(*checks: pandera.Check, nullable: bool = False) -> pandera.Column:
+    return pandera.Column(str, list(checks), nullable=nullable)
 
 
-def _date(*checks: pa.Check, nullable: bool = False) -> pa.Column:
-    return pa.Column(DATE, list(checks), nullable=nullable)
+def _date(*checks: pandera.Check, nullable: bool = False) -> pandera.Column:
+    return pandera.Column(DATE, list(checks), nullable=nullable)
 
 
-def _amount(*checks: pa.Check, nullable: bool = True) -> pa.Column:
-    return pa.Column(float, list(checks), nullable=nullable)
+def _amount(*checks: pandera.Check, nullable: bool = True) -> pandera.Column:
+    return pandera.Column(float, list(checks), nullable=nullable)
 
 
-def _business_date(nullable: bool = False) -> pa.Column:
-    return _date(pa.Check.ge(EARLIEST_BUSINESS_DATE), nullable=nullable)
+def _business_date(nullable: bool = False) -> pandera.Column:
+    return _date(pandera.Check.ge(EARLIEST_BUSINESS_DATE), nullable=nullable)
 
 
 #: Cross-field rules by their error text: the rule's name and the columns it compares.
 _RULES: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 
-def _rule(name: str, error: str, columns: tuple[str, ...], fn) -> pa.Check:
+def _rule(name: str, error: str, columns: tuple[str, ...], fn) -> pandera.Check:
     """A cross-field rule; rows where a compared value is missing pass (nullability is per column)."""
     _RULES[error] = (name, columns)
-    return pa.Check(fn, name=name, error=error)
+    return pandera.Check(fn, name=name, error=error)
 
 
-def _one_of(values, what: str) -> pa.Check:
-    return pa.Check.isin(sorted(values), error=f"must be {what}")
+def _one_of(values, what: str) -> pandera.Check:
+    return pandera.Check.isin(sorted(values), error=f"must be {what}")
 
 
 def _within_tolerance(smaller: pd.Series, larger: pd.Series) -> pd.Series:
@@ -71,24 +73,24 @@ def _within_tolerance(smaller: pd.Series, larger: pd.Series) -> pd.Series:
     return ~(smaller > larger + slack)
 
 
-NON_NEGATIVE = pa.Check.ge(0)
-POSITIVE = pa.Check.gt(0)
+NON_NEGATIVE = pandera.Check.ge(0)
+POSITIVE = pandera.Check.gt(0)
 
-BUYERS = pa.DataFrameSchema(
+BUYERS = pandera.DataFrameSchema(
     {
-        "buyer_id": _text(pa.Check.str_length(1, 64)),
-        "name": _text(pa.Check.str_length(1, 500)),
+        "buyer_id": _text(pandera.Check.str_length(1, 64)),
+        "name": _text(pandera.Check.str_length(1, 500)),
         "country": _text(_one_of(ISO_COUNTRIES, "an ISO 3166 alpha-2 country code")),
         "sector": _text(_one_of(NACE_SECTIONS, "a NACE section letter A-U")),
         "legal_form": _text(
             _one_of(LEGAL_FORMS, "one of " + ", ".join(sorted(LEGAL_FORMS))), nullable=True
         ),
-        "incorporation_date": _date(pa.Check.ge(EARLIEST_INCORPORATION), nullable=True),
+        "incorporation_date": _date(pandera.Check.ge(EARLIEST_INCORPORATION), nullable=True),
     },
     name="buyers",
 )
 
-FINANCIALS = pa.DataFrameSchema(
+FINANCIALS = pandera.DataFrameSchema(
     {
         "buyer_id": _text(),
         "period_end": _business_date(),
@@ -155,9 +157,9 @@ FINANCIALS = pa.DataFrameSchema(
     name="financials",
 )
 
-INVOICES = pa.DataFrameSchema(
+INVOICES = pandera.DataFrameSchema(
     {
-        "invoice_id": _text(pa.Check.str_length(1, 64)),
+        "invoice_id": _text(pandera.Check.str_length(1, 64)),
         "buyer_id": _text(),
         "policyholder_id": _text(),
         "issue_date": _business_date(),
@@ -183,7 +185,7 @@ INVOICES = pa.DataFrameSchema(
     name="invoices",
 )
 
-EVENTS = pa.DataFrameSchema(
+EVENTS = pandera.DataFrameSchema(
     {
         "buyer_id": _text(),
         "event_date": _business_date(),
@@ -194,12 +196,16 @@ EVENTS = pa.DataFrameSchema(
     name="events",
 )
 
-POLICIES = pa.DataFrameSchema(
+POLICIES = pandera.DataFrameSchema(
     {
-        "policyholder_id": _text(pa.Check.str_length(1, 64)),
+        "policyholder_id": _text(pandera.Check.str_length(1, 64)),
         "scheme": _text(_one_of(POLICY_SCHEMES, "one of " + ", ".join(sorted(POLICY_SCHEMES)))),
-        "indemnity_pct": _amount(pa.Check.in_range(0, 100, include_min=False), nullable=False),
-        "claim_waiting_days": pa.Column("Int64", pa.Check.in_range(0, 720), nullable=False),
+        "indemnity_pct": _amount(
+            pandera.Check.in_range(0, 100, include_min=False), nullable=False
+        ),
+        "claim_waiting_days": pandera.Column(
+            "Int64", pandera.Check.in_range(0, 720), nullable=False
+        ),
         "discretionary_limit": _amount(NON_NEGATIVE),
         "aggregate_first_loss": _amount(NON_NEGATIVE),
     },
@@ -214,7 +220,7 @@ POLICIES = pa.DataFrameSchema(
     name="policies",
 )
 
-LIMITS = pa.DataFrameSchema(
+LIMITS = pandera.DataFrameSchema(
     {
         "policyholder_id": _text(),
         "buyer_id": _text(),
@@ -226,16 +232,16 @@ LIMITS = pa.DataFrameSchema(
     name="limits",
 )
 
-COUNTRY_RISK = pa.DataFrameSchema(
+COUNTRY_RISK = pandera.DataFrameSchema(
     {
         "country": _text(_one_of(ISO_COUNTRIES, "an ISO 3166 alpha-2 country code")),
-        "political_risk_class": pa.Column(
+        "political_risk_class": pandera.Column(
             "Int64",
             _one_of(POLITICAL_RISK_CLASSES, "a class from 0 to 7"),
             nullable=False,
         ),
-        "gdp_growth": _amount(pa.Check.in_range(-1.0, 1.0)),
-        "inflation": _amount(pa.Check.in_range(-1.0, 10.0)),
+        "gdp_growth": _amount(pandera.Check.in_range(-1.0, 1.0)),
+        "inflation": _amount(pandera.Check.in_range(-1.0, 10.0)),
     },
     name="country_risk",
 )
@@ -260,7 +266,7 @@ class TableContract:
     """
 
     name: str
-    schema: pa.DataFrameSchema
+    schema: pandera.DataFrameSchema
     key: tuple[str, ...]
     references: tuple[Reference, ...] = ()
     known_dates: tuple[str, ...] = ()
@@ -444,7 +450,7 @@ def schema_failures(frame: pd.DataFrame, contract: TableContract, skip: np.ndarr
     try:
         contract.schema.validate(frame, lazy=True)
         return _concat_failures([])
-    except pa.errors.SchemaErrors as err:
+    except pandera.errors.SchemaErrors as err:
         cases = err.failure_cases
     cases = cases[cases["index"].notna()]
     is_wide = cases["schema_context"].eq("DataFrameSchema").to_numpy()
@@ -493,8 +499,7 @@ def _readable_rule(check: str) -> str:
 
 def duplicate_key_failures(frame: pd.DataFrame, contract: TableContract) -> pd.DataFrame:
     """Every copy of a key seen more than once in a batch: which copy is right is unknowable."""
-    dup = frame.duplicated(list(contract.key), keep=False).to_numpy()
-    pos = np.flatnonzero(dup)
+    pos = np.flatnonzero(_duplicated(frame, list(contract.key)))
     return pd.DataFrame(
         {
             "position": pos,
@@ -503,6 +508,42 @@ def duplicate_key_failures(frame: pd.DataFrame, contract: TableContract) -> pd.D
             "value": _key_text(frame.iloc[pos], contract.key),
         }
     )
+
+
+def _arrow(values: pd.Series) -> pa.Array:
+    """The column as one Arrow array (pandas 3 text columns already are Arrow underneath)."""
+    arr = pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.large_string()) if pa.types.is_string(arr.type) else arr
+
+
+def _duplicated(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
+    """Rows whose key occurs more than once (all copies, missing values compare equal).
+
+    Sort-based: sorting tens of millions of text keys with Arrow is several times faster
+    than hashing them, and neighbours in sorted order share a key exactly when duplicated.
+    """
+    n = len(frame)
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    table = pa.table({k: _arrow(frame[k]) for k in key})
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in key])
+    ordered = table.take(order)
+    same = np.ones(n - 1, dtype=bool)
+    for k in key:
+        left, right = ordered[k].slice(0, n - 1), ordered[k].slice(1)
+        equal = pc.or_kleene(
+            pc.fill_null(pc.equal(left, right), False),
+            pc.and_(pc.is_null(left), pc.is_null(right)),
+        )
+        same &= equal.to_numpy(zero_copy_only=False)
+    in_sorted = np.zeros(n, dtype=bool)
+    in_sorted[:-1] |= same
+    in_sorted[1:] |= same
+    dup = np.zeros(n, dtype=bool)
+    dup[order.to_numpy()] = in_sorted
+    return dup
 
 
 def _key_text(frame: pd.DataFrame, key: tuple[str, ...]) -> np.ndarray:
@@ -529,7 +570,9 @@ def reference_failures(
         if keys is None:
             continue
         values = frame[ref.column]
-        unknown = (values.notna() & ~values.isin(keys)).to_numpy()
+        known_values = pa.array(keys.astype("str").to_numpy(), type=pa.large_string())
+        found = pc.is_in(_arrow(values), value_set=known_values, skip_nulls=True)
+        unknown = values.notna().to_numpy() & ~found.to_numpy(zero_copy_only=False)
         pos = np.flatnonzero(unknown)
         parts.append(
             pd.DataFrame(

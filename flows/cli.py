@@ -43,18 +43,26 @@ def _parse_date(value: str | None) -> dt.date | None:
 
 @app.command()
 def generate(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the portfolio's tables to.")] = SETTINGS.demo_dir,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write the portfolio's tables to.")
+    ] = SETTINGS.demo_dir,
     buyers: Annotated[int, typer.Option("--buyers", min=10, help="Number of buyers.")] = 5000,
-    months: Annotated[int, typer.Option("--months", min=1, max=240, help="Months of history.")] = 24,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same portfolio.")] = 42,
+    months: Annotated[
+        int, typer.Option("--months", min=1, max=240, help="Months of history.")
+    ] = 24,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed: same seed, same portfolio.")
+    ] = 42,
     dirty: Annotated[
-        float, typer.Option("--dirty", min=0.0, max=0.5, help="Fraction of bad rows to inject per table.")
+        float,
+        typer.Option("--dirty", min=0.0, max=0.5, help="Fraction of bad rows to inject per table."),
     ] = 0.0,
     end: Annotated[
         str, typer.Option("--end", help="Last day covered by the portfolio (YYYY-MM-DD).")
     ] = "2026-11-30",
     default_rate: Annotated[
-        float, typer.Option("--default-rate", min=0.001, max=0.2, help="Target annual default rate.")
+        float,
+        typer.Option("--default-rate", min=0.001, max=0.2, help="Target annual default rate."),
     ] = 0.03,
     fmt: Annotated[str, typer.Option("--format", help="File format: parquet or csv.")] = "parquet",
 ) -> None:
@@ -88,7 +96,9 @@ def generate(
 
 @app.command()
 def ingest(
-    source: Annotated[Path, typer.Argument(help="Folder with <table>.csv / <table>.parquet files.")],
+    source: Annotated[
+        Path, typer.Argument(help="Folder with <table>.csv / <table>.parquet files.")
+    ],
     lake: LakeOption = SETTINGS.lake_dir,
     load_date: Annotated[
         str | None,
@@ -118,8 +128,20 @@ def ingest(
 
 def _print_reports(frame) -> None:
     table = Table(title="Ingestion summary")
-    for col in ("table", "file", "status", "read", "accepted", "quarantined", "superseded", "top reasons"):
-        table.add_column(col, justify="right" if col in ("read", "accepted", "quarantined", "superseded") else "left")
+    for col in (
+        "table",
+        "file",
+        "status",
+        "read",
+        "accepted",
+        "quarantined",
+        "superseded",
+        "top reasons",
+    ):
+        table.add_column(
+            col,
+            justify="right" if col in ("read", "accepted", "quarantined", "superseded") else "left",
+        )
     for r in frame.itertuples():
         table.add_row(
             r.table,
@@ -189,21 +211,40 @@ def status(lake: LakeOption = SETTINGS.lake_dir) -> None:
 
 @app.command()
 def demo(
-    buyers: Annotated[int, typer.Option("--buyers", min=10, help="Buyers in the demo book.")] = 5000,
+    buyers: Annotated[
+        int, typer.Option("--buyers", min=10, help="Buyers in the demo book.")
+    ] = 5000,
     months: Annotated[int, typer.Option("--months", help="Months of history.")] = 24,
     dirty: Annotated[float, typer.Option("--dirty", help="Fraction of bad rows injected.")] = 0.002,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Regenerate the demo data and rebuild the lake.")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Regenerate the demo data and rebuild the lake.")
+    ] = False,
+    demo_dir: Annotated[
+        Path,
+        typer.Option(
+            "--demo-dir", help="Where the demo portfolio is written (env SOLVENCY_DEMO_DIR)."
+        ),
+    ] = SETTINGS.demo_dir,
+    lake: LakeOption = SETTINGS.lake_dir,
 ) -> None:
     """Run every pipeline step on a generated demo portfolio: generate, then ingest."""
     import shutil
 
-    demo_dir, lake = SETTINGS.demo_dir, SETTINGS.lake_dir
     if fresh:
         shutil.rmtree(demo_dir, ignore_errors=True)
         shutil.rmtree(lake, ignore_errors=True)
     if not (demo_dir / "buyers.parquet").exists():
         console.rule("1. generate the demo portfolio")
-        generate(out=demo_dir, buyers=buyers, months=months, seed=42, dirty=dirty, end="2026-11-30", default_rate=0.03, fmt="parquet")
+        generate(
+            out=demo_dir,
+            buyers=buyers,
+            months=months,
+            seed=42,
+            dirty=dirty,
+            end="2026-11-30",
+            default_rate=0.03,
+            fmt="parquet",
+        )
     else:
         console.print(f"demo portfolio already in {demo_dir} (use --fresh to regenerate)")
     console.rule("2. ingest into the lake")

@@ -1,0 +1,70 @@
+"""The `solvency` command line: help everywhere, and the demo's generate -> ingest path."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from data.lake import QUARANTINE, Lake
+from flows.cli import app
+
+runner = CliRunner()
+COMMANDS = ["demo", "generate", "ingest", "quarantine", "status"]
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_command_has_help(command):
+    args = [command, "--help"] if command else ["--help"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+    if command is None:
+        for name in COMMANDS:
+            assert name in result.output
+
+
+def test_ingest_rejects_a_missing_folder(tmp_path):
+    result = runner.invoke(
+        app, ["ingest", str(tmp_path / "nope"), "--lake", str(tmp_path / "lake")]
+    )
+    assert result.exit_code == 2
+    assert "not found" in result.output
+
+
+def test_generate_rejects_a_bad_date(tmp_path):
+    result = runner.invoke(app, ["generate", "--out", str(tmp_path), "--end", "2026-02-30"])
+    assert result.exit_code != 0
+    assert "YYYY-MM-DD" in result.output
+
+
+@pytest.mark.slow
+def test_demo_generates_ingests_and_is_idempotent(tmp_path):
+    """The README's main job, small: a Prefect flow run against the temporary local server."""
+    demo, lake_dir = tmp_path / "demo", tmp_path / "lake"
+    args = [
+        "demo",
+        "--buyers",
+        "300",
+        "--months",
+        "12",
+        "--dirty",
+        "0.01",
+        "--demo-dir",
+        str(demo),
+        "--lake",
+        str(lake_dir),
+    ]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    lake = Lake(lake_dir)
+    rows = {t: len(lake.read(t)) for t in lake.manifest().tables}
+    assert rows["buyers"] > 250 and rows["invoices"] > 1000
+    assert rows[QUARANTINE] > 0
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert "skipped" in second.output
+    assert {t: len(lake.read(t)) for t in lake.manifest().tables} == rows
+    status = runner.invoke(app, ["status", "--lake", str(lake_dir)])
+    assert "invoices" in status.output
+    quarantine = runner.invoke(app, ["quarantine", "--lake", str(lake_dir), "--rows", "3"])
+    assert quarantine.exit_code == 0 and "rule" in quarantine.output
