@@ -38,17 +38,59 @@ BREAKS = [
     ("buyers", 0, "legal_form", "llc-ish", "legal_form", "one of"),
     ("buyers", 1, "buyer_id", "", "buyer_id", "required value missing"),
     ("buyers", 1, "name", "", "name", "required value missing"),
-    ("buyers", 0, "incorporation_date", "1750-01-01", "incorporation_date", "greater_than_or_equal_to"),
+    (
+        "buyers",
+        0,
+        "incorporation_date",
+        "1750-01-01",
+        "incorporation_date",
+        "greater_than_or_equal_to",
+    ),
     ("buyers", 2, "buyer_id", "B1", "buyer_id", "duplicate key"),
-    ("financials", 0, "filing_date", "2024-12-01", "filing_date,period_end", "filing_date >= period_end"),
+    (
+        "financials",
+        0,
+        "filing_date",
+        "2024-12-01",
+        "filing_date,period_end",
+        "filing_date >= period_end",
+    ),
     ("financials", 0, "filing_date", "2027-01-05", "filing_date", "after the load date"),
     ("financials", 0, "currency", "EUU", "currency", "ISO 4217"),
     ("financials", 0, "revenue", "-5", "revenue", "greater_than_or_equal_to"),
     ("financials", 0, "cash", "not a number", "cash", "type: not a valid number"),
-    ("financials", 0, "current_assets", "900000", "current_assets,total_assets", "current_assets <= total_assets"),
-    ("financials", 0, "inventory", "390000", "cash,receivables,inventory,current_assets", "cash + receivables"),
-    ("financials", 0, "long_term_debt", "400000", "current_liabilities,long_term_debt,total_liabilities", "long_term_debt <= total_liabilities"),
-    ("financials", 0, "equity", "200000", "total_assets,total_liabilities,equity", "total_assets = total_liabilities + equity"),
+    (
+        "financials",
+        0,
+        "current_assets",
+        "900000",
+        "current_assets,total_assets",
+        "current_assets <= total_assets",
+    ),
+    (
+        "financials",
+        0,
+        "inventory",
+        "390000",
+        "cash,receivables,inventory,current_assets",
+        "cash + receivables",
+    ),
+    (
+        "financials",
+        0,
+        "long_term_debt",
+        "400000",
+        "current_liabilities,long_term_debt,total_liabilities",
+        "long_term_debt <= total_liabilities",
+    ),
+    (
+        "financials",
+        0,
+        "equity",
+        "200000",
+        "total_assets,total_liabilities,equity",
+        "total_assets = total_liabilities + equity",
+    ),
     ("financials", 0, "total_assets", "", "total_assets", "required value missing"),
     ("financials", 0, "buyer_id", "B9", "buyer_id", "unknown buyer_id"),
     ("financials", 1, "buyer_id", "B1", "buyer_id,period_end", "duplicate key"),
@@ -65,12 +107,26 @@ BREAKS = [
     ("events", 0, "event_type", "bankruptcyish", "event_type", "one of"),
     ("events", 0, "event_date", "", "event_date", "required value missing"),
     ("events", 0, "policyholder_id", "P404", "policyholder_id", "unknown policyholder_id"),
-    ("events", 2, "policyholder_id", "P2", "buyer_id,event_date,event_type,policyholder_id", "duplicate key"),
+    (
+        "events",
+        2,
+        "policyholder_id",
+        "P2",
+        "buyer_id,event_date,event_type,policyholder_id",
+        "duplicate key",
+    ),
     ("policies", 0, "scheme", "whole_turnover", "scheme", "one of"),
     ("policies", 0, "indemnity_pct", "0", "indemnity_pct", "in_range"),
     ("policies", 0, "indemnity_pct", "101", "indemnity_pct", "in_range"),
     ("policies", 0, "claim_waiting_days", "90.5", "claim_waiting_days", "whole number"),
-    ("policies", 1, "aggregate_first_loss", "", "scheme,aggregate_first_loss", "excess_of_loss needs"),
+    (
+        "policies",
+        1,
+        "aggregate_first_loss",
+        "",
+        "scheme,aggregate_first_loss",
+        "excess_of_loss needs",
+    ),
     ("limits", 0, "limit_amount", "-1", "limit_amount", "greater_than_or_equal_to"),
     ("limits", 0, "requested_amount", "0", "requested_amount", "greater_than(0)"),
     ("limits", 0, "exposure", "", "exposure", "required value missing"),
@@ -90,7 +146,8 @@ def test_each_rule_quarantines_the_broken_row(clean_tables, table, row, column, 
     frame.loc[row, column] = bad
     result = _validate(table, frame)
     hits = result.quarantine[
-        result.quarantine["column"].eq(where) & result.quarantine["rule"].str.contains(rule, regex=False)
+        result.quarantine["column"].eq(where)
+        & result.quarantine["rule"].str.contains(rule, regex=False)
     ]
     assert len(hits) >= 1, result.quarantine.drop(columns="record").to_string()
     assert row + 1 in hits["row_number"].tolist()
@@ -102,7 +159,9 @@ def test_each_rule_quarantines_the_broken_row(clean_tables, table, row, column, 
 
 
 def test_duplicate_keys_quarantine_every_copy(clean_tables):
-    frame = pd.concat([clean_tables["invoices"], clean_tables["invoices"].iloc[[0]]], ignore_index=True)
+    frame = pd.concat(
+        [clean_tables["invoices"], clean_tables["invoices"].iloc[[0]]], ignore_index=True
+    )
     result = _validate("invoices", frame)
     dup = result.quarantine[result.quarantine["rule"].str.contains("duplicate key")]
     assert sorted(dup["row_number"]) == [1, 4]

@@ -108,7 +108,9 @@ def test_unreadable_file_is_reported_not_raised(clean_tables, write_tables, tmp_
     assert reports["buyers"].status == "ingested"
 
 
-def test_a_crash_before_publishing_leaves_the_previous_lake(clean_tables, write_tables, tmp_path, monkeypatch):
+def test_a_crash_before_publishing_leaves_the_previous_lake(
+    clean_tables, write_tables, tmp_path, monkeypatch
+):
     lake = Lake(tmp_path / "lake")
     _ingest(write_tables({k: clean_tables[k] for k in ("buyers", "policies")}), lake)
     before = _lake_rows(lake)
@@ -149,7 +151,13 @@ def test_a_second_writer_is_refused_while_the_lake_is_locked(tmp_path):
 
 
 def test_source_files_are_recognised_by_table_name(tmp_path):
-    for name in ("invoices_2026-11-30.csv", "buyers.parquet", "notes.txt", "invoices-old.csv", "truth.parquet"):
+    for name in (
+        "invoices_2026-11-30.csv",
+        "buyers.parquet",
+        "notes.txt",
+        "invoices-old.csv",
+        "truth.parquet",
+    ):
         (tmp_path / name).write_text("x")
     found, ignored = find_sources(tmp_path)
     assert [(t, p.name) for t, p in found] == [
