@@ -1,0 +1,257 @@
+"""The training set (monthly snapshots + labels) and its time-ordered split.
+
+A PD model is validated out of time: it is fitted on older cohorts and tested on the latest
+cohorts whose outcome is fully known. Label windows overlap by construction (a 12-month
+window starts every month), so the split leaves a horizon-long gap between periods: no
+training row's label window reaches into the calibration or test period, and no calibration
+row's into the test period. Otherwise a default seen in a training label would also be the
+event predicted in validation, and validation would be optimistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.labels import (
+    DATE,
+    DEFAULT_DEFINITION,
+    DefaultDefinition,
+    first_default_dates,
+    label_snapshots,
+)
+
+SPLITS = ("train", "calibration", "test", "excluded")
+#: (table, column) pairs that date when a fact became known: the latest one is the default
+#: observation end (nothing after it can have been observed).
+KNOWN_DATE_COLUMNS = (
+    ("events", "event_date"),
+    ("invoices", "paid_date"),
+    ("invoices", "issue_date"),
+    ("financials", "filing_date"),
+)
+
+SnapshotBuilder = Callable[[Mapping[str, pd.DataFrame], Sequence], pd.DataFrame]
+
+
+def monthly_as_of_dates(start, end) -> list[pd.Timestamp]:
+    """Month ends in [start, end] (dates at midnight): one snapshot per month and buyer."""
+    start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    return list(pd.date_range(start, end, freq="ME", unit="ns"))
+
+
+def latest_known_date(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
+    """The latest 'known by' date over the tables (events, payments, issues, filings)."""
+    latest = [
+        tables[table][column].max()
+        for table, column in KNOWN_DATE_COLUMNS
+        if table in tables and column in tables[table].columns
+    ]
+    latest = [d for d in latest if pd.notna(d)]
+    if not latest:
+        raise ValueError(
+            "cannot infer observation_end: no dated facts in events, invoices or financials; "
+            "pass observation_end"
+        )
+    return pd.Timestamp(max(latest))
+
+
+def build_training_set(
+    tables: Mapping[str, pd.DataFrame],
+    start,
+    end,
+    observation_end=None,
+    definition: DefaultDefinition = DEFAULT_DEFINITION,
+    snapshot_builder: SnapshotBuilder | None = None,
+) -> pd.DataFrame:
+    """Snapshots at every month end in [start, end] with their labels, for fitting a PD model.
+
+    Features come from `snapshot_builder(tables, as_of_dates)` (default
+    `features.snapshot.build_snapshots`), called once with all dates so the work over the
+    invoices is shared. `observation_end` (default: the latest known date in the tables)
+    is the last day whose facts are used for labels.
+
+    Rows of buyers already in default at as_of (`in_default_at_as_of` from the snapshot,
+    or `defaulted_before` from the labels) are dropped: they are rated 'in default', never
+    scored, so a PD model must not learn from them (it would learn "already defaulted
+    buyers default", inflating discrimination). Unmatured rows are kept with label <NA>
+    (useful for monitoring); `assign_split` marks them 'excluded'.
+    """
+    dates = monthly_as_of_dates(start, end)
+    if not dates:
+        raise ValueError(f"no month end between {start} and {end}: no as-of date to build")
+    for table in ("events", "invoices"):
+        if table not in tables:
+            # Without them every label would silently be 0: refuse instead.
+            raise ValueError(f"tables has no '{table}' table: labels cannot be computed")
+    observation_end = (
+        latest_known_date(tables) if observation_end is None else pd.Timestamp(observation_end)
+    )
+    if snapshot_builder is None:
+        from features.snapshot import build_snapshots
+
+        snapshot_builder = build_snapshots
+
+    snapshots = snapshot_builder(tables, dates)
+    missing = [
+        c for c in ("buyer_id", "as_of_date", "in_default_at_as_of") if c not in snapshots.columns
+    ]
+    if missing:
+        raise ValueError(f"snapshot builder did not return column(s) {', '.join(missing)}")
+
+    first_defaults = first_default_dates(
+        tables["events"], tables["invoices"], definition, known_by=observation_end
+    )
+    labelled = label_snapshots(snapshots, first_defaults, observation_end, definition)
+    in_default = labelled["in_default_at_as_of"].fillna(False).to_numpy(dtype=bool)
+    keep = ~(in_default | labelled["defaulted_before"].to_numpy())
+    return labelled.loc[keep].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """As-of date ranges (inclusive) of the three periods.
+
+    train: as_of <= train_end; calibration: calibration_start..calibration_end;
+    test (out of time): test_start..test_end.
+    """
+
+    train_end: pd.Timestamp
+    calibration_start: pd.Timestamp
+    calibration_end: pd.Timestamp
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+    horizon_months: int = DEFAULT_DEFINITION.horizon_months
+    observation_end: pd.Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        order = [
+            self.train_end,
+            self.calibration_start,
+            self.calibration_end,
+            self.test_start,
+            self.test_end,
+        ]
+        if not (order[0] < order[1] <= order[2] < order[3] <= order[4]):  # periods must not overlap
+            raise ValueError(f"time split periods out of order: {order}")
+
+    def describe(self) -> str:
+        """The split in words, for logs and the validation report."""
+        h = pd.DateOffset(months=self.horizon_months)
+
+        def day(ts: pd.Timestamp) -> str:
+            return f"{ts:%Y-%m-%d}"
+
+        lines = [
+            f"train:       as-of <= {day(self.train_end)}"
+            f" (label windows end <= {day(self.train_end + h)})",
+            f"calibration: as-of {day(self.calibration_start)} .. {day(self.calibration_end)}"
+            f" (label windows end <= {day(self.calibration_end + h)})",
+            f"test (out of time): as-of {day(self.test_start)} .. {day(self.test_end)}"
+            f" (label windows end <= {day(self.test_end + h)})",
+            f"horizon: {self.horizon_months} months",
+        ]
+        if self.observation_end is not None:
+            lines.append(f"observation end: {day(self.observation_end)}")
+        return "\n".join(lines)
+
+
+def months_needed(
+    horizon_months: int, test_months: int, calibration_months: int, train_months: int = 1
+) -> int:
+    """Matured monthly as-of dates a split needs: test + gap + calibration + gap + train.
+
+    The gaps are horizon - 1 months each (a window (as_of, as_of + h] ends on the as-of date
+    h months later), hence test + calibration + train + 2 * horizon - 2.
+    """
+    return test_months + calibration_months + train_months + 2 * horizon_months - 2
+
+
+def plan_time_split(
+    as_of_dates: Sequence | pd.DatetimeIndex,
+    observation_end,
+    definition: DefaultDefinition = DEFAULT_DEFINITION,
+    test_months: int = 3,
+    calibration_months: int = 3,
+    min_train_months: int = 1,
+) -> TimeSplit:
+    """Plan train / calibration / out-of-time test periods over the given as-of dates.
+
+    - test: the latest `test_months` as-of dates whose label window has matured
+      (as_of + horizon <= observation_end);
+    - calibration: the latest `calibration_months` as-of dates whose label window ends on
+      or before test_start;
+    - train: every as-of date whose label window ends on or before calibration_start
+      (at least `min_train_months` of them).
+    Raises ValueError saying how much history is needed when there are too few dates.
+    """
+    if min(test_months, calibration_months, min_train_months) < 1:
+        raise ValueError("test_months, calibration_months and min_train_months must be >= 1")
+    observation_end = pd.Timestamp(observation_end)
+    dates = pd.DatetimeIndex(pd.to_datetime(list(as_of_dates))).astype(DATE)
+    if dates.hasnans:
+        raise ValueError("as-of dates must not be missing")
+    dates = dates.unique().sort_values()
+    h = definition.horizon_months
+    ends = dates + definition.horizon
+    need = months_needed(h, test_months, calibration_months, min_train_months)
+
+    def too_short(stage: str, have: int, want: int) -> ValueError:
+        span = f"{dates[0]:%Y-%m-%d} .. {dates[-1]:%Y-%m-%d}" if len(dates) else "no as-of dates"
+        matured = int((ends <= observation_end).sum())
+        return ValueError(
+            f"not enough history for a time split: found {have} {stage} as-of date(s), "
+            f"need {want}. With a {h}-month horizon, {test_months} test, "
+            f"{calibration_months} calibration and {min_train_months} training month(s), "
+            f"the split needs {need} consecutive monthly as-of dates whose label window has "
+            f"matured (as_of + {h} months <= observation_end {observation_end:%Y-%m-%d}), "
+            f"i.e. about {need + h} months of history: {test_months} test months, a gap of "
+            f"{h - 1} months, {calibration_months} calibration months, a gap of {h - 1} months, "
+            f"{min_train_months} training month(s). Given: {len(dates)} as-of date(s) "
+            f"({span}), {matured} matured."
+        )
+
+    test = dates[ends <= observation_end][-test_months:]
+    if len(test) < test_months:
+        raise too_short("matured (test)", len(test), test_months)
+    calibration = dates[ends <= test[0]][-calibration_months:]
+    if len(calibration) < calibration_months:
+        raise too_short("calibration", len(calibration), calibration_months)
+    train = dates[ends <= calibration[0]]
+    if len(train) < min_train_months:
+        raise too_short("training", len(train), min_train_months)
+    return TimeSplit(
+        train_end=train[-1],
+        calibration_start=calibration[0],
+        calibration_end=calibration[-1],
+        test_start=test[0],
+        test_end=test[-1],
+        horizon_months=h,
+        observation_end=observation_end,
+    )
+
+
+def assign_split(frame: pd.DataFrame, split: TimeSplit) -> pd.Series:
+    """'train' | 'calibration' | 'test' | 'excluded' per row (categorical, frame's index).
+
+    By as_of_date; rows between the periods (the gaps) or after the test period are
+    'excluded', and so is any row whose `label` is missing (unmatured or already in
+    default) when the frame has a label column: a row without a known outcome can't be
+    fitted or validated on.
+    """
+    as_of = frame["as_of_date"].astype(DATE).to_numpy()
+    periods = [
+        as_of <= split.train_end.to_datetime64(),
+        (as_of >= split.calibration_start.to_datetime64())
+        & (as_of <= split.calibration_end.to_datetime64()),
+        (as_of >= split.test_start.to_datetime64()) & (as_of <= split.test_end.to_datetime64()),
+    ]
+    codes = np.select(periods, [0, 1, 2], default=3).astype(np.int8)
+    if "label" in frame.columns:
+        codes[frame["label"].isna().to_numpy()] = 3
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=list(SPLITS)), index=frame.index, name="split"
+    )

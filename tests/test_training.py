@@ -1,0 +1,306 @@
+"""Training-set builder (with a stand-in snapshot builder) and the out-of-time split."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from features.labels import DEFAULT_DEFINITION, DefaultDefinition
+from features.training import (
+    SPLITS,
+    TimeSplit,
+    assign_split,
+    build_training_set,
+    latest_known_date,
+    monthly_as_of_dates,
+    plan_time_split,
+)
+
+T = pd.Timestamp
+NS = "datetime64[ns]"
+
+
+def month_ends(start: str, periods: int) -> list[pd.Timestamp]:
+    return list(pd.date_range(start, periods=periods, freq="ME", unit="ns"))
+
+
+# --- as-of dates -----------------------------------------------------------------------
+
+
+def test_monthly_as_of_dates_are_month_ends_in_the_closed_range() -> None:
+    assert monthly_as_of_dates("2023-01-15", "2023-04-30") == [
+        T("2023-01-31"),
+        T("2023-02-28"),
+        T("2023-03-31"),
+        T("2023-04-30"),
+    ]
+    assert monthly_as_of_dates("2023-01-31", "2023-03-30") == [T("2023-01-31"), T("2023-02-28")]
+    assert monthly_as_of_dates("2024-02-01", "2024-02-29 18:00") == [T("2024-02-29")]
+    assert monthly_as_of_dates("2023-05-01", "2023-04-30") == []
+
+
+# --- training set ----------------------------------------------------------------------
+
+
+def lake() -> dict[str, pd.DataFrame]:
+    """Four buyers: B1 healthy, B2 insolvent 2023-03-15, B3 90 DPD on 2022-12-30, B4 flagged
+    in default by the snapshot builder."""
+    ids = ["B1", "B2", "B3", "B4"]
+    return {
+        "buyers": pd.DataFrame({"buyer_id": pd.Series(ids, dtype="str")}),
+        "events": pd.DataFrame(
+            {
+                "buyer_id": pd.Series(["B2", "B1"], dtype="str"),
+                "event_date": pd.Series([T("2023-03-15"), T("2022-05-01")], dtype=NS),
+                "event_type": pd.Series(["insolvency", "legal_dispute"], dtype="str"),
+                "policyholder_id": pd.Series([None, None], dtype="str"),
+                "amount": [float("nan")] * 2,
+            }
+        ),
+        "invoices": pd.DataFrame(
+            {
+                "invoice_id": pd.Series(["I1", "I2"], dtype="str"),
+                "buyer_id": pd.Series(["B1", "B3"], dtype="str"),
+                "policyholder_id": pd.Series(["P1", "P1"], dtype="str"),
+                "issue_date": pd.Series([T("2023-10-01"), T("2022-09-01")], dtype=NS),
+                "due_date": pd.Series([T("2023-11-01"), T("2022-10-01")], dtype=NS),
+                "paid_date": pd.Series([T("2023-12-31"), pd.NaT], dtype=NS),
+                "amount": [100.0, 200.0],
+                "currency": pd.Series(["EUR", "EUR"], dtype="str"),
+            }
+        ),
+    }
+
+
+class FakeSnapshots:
+    """Stands in for features.snapshot.build_snapshots and records its calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[pd.Timestamp]] = []
+
+    def __call__(self, tables, as_of_dates) -> pd.DataFrame:
+        self.calls.append(list(as_of_dates))
+        buyers = tables["buyers"]["buyer_id"]
+        grid = pd.MultiIndex.from_product(
+            [buyers, pd.DatetimeIndex(as_of_dates)], names=["buyer_id", "as_of_date"]
+        ).to_frame(index=False)
+        grid["as_of_date"] = grid["as_of_date"].astype(NS)
+        grid["feature"] = range(len(grid))
+        grid["in_default_at_as_of"] = grid["buyer_id"].eq("B4").to_numpy()
+        return grid
+
+
+def test_build_training_set_labels_and_drops_rows_in_default() -> None:
+    tables = lake()
+    builder = FakeSnapshots()
+    out = build_training_set(tables, "2022-01-01", "2022-12-31", snapshot_builder=builder)
+
+    assert builder.calls == [month_ends("2022-01-31", 12)]  # once, with every date
+    assert "B4" not in set(out["buyer_id"])  # in default according to the snapshot
+    assert not out["defaulted_before"].any()
+    assert not out["in_default_at_as_of"].any()
+    # B3 defaults (90 DPD) on 2022-12-30: its 2022-12-31 row is already in default
+    assert out.loc[out["buyer_id"].eq("B3"), "as_of_date"].max() == T("2022-11-30")
+
+    # observation end = latest known date = B1's payment on 2023-12-31
+    labels = out.set_index(["buyer_id", "as_of_date"])["label"]
+    assert labels[("B1", T("2022-12-31"))] == 0  # window ends 2023-12-31: matured
+    assert labels[("B2", T("2022-03-31"))] == 1  # insolvency 2023-03-15 <= 2023-03-31
+    assert labels[("B2", T("2022-02-28"))] == 0  # window ends 2023-02-28
+    assert labels[("B3", T("2022-01-31"))] == 1
+    assert len(out) == 12 + 12 + 11  # B1 all, B2 all (defaults after 2022), B3 up to Nov
+
+
+def test_build_training_set_keeps_unmatured_rows_unlabelled() -> None:
+    out = build_training_set(
+        lake(), "2022-01-01", "2022-12-31", "2023-06-30", snapshot_builder=FakeSnapshots()
+    )
+    b1 = out[out["buyer_id"].eq("B1")]
+    assert b1["matured"].sum() == 6  # as-of 2022-01..06: windows end by 2023-06-30
+    assert b1["label"].isna().sum() == 6
+    assert (b1.loc[b1["matured"], "label"] == 0).all()
+
+
+def test_build_training_set_uses_the_definition() -> None:
+    # with a 3-month horizon, B2's insolvency (2023-03-15) is only in the 2022-12-31 window
+    three = DefaultDefinition(horizon_months=3)
+    out = build_training_set(
+        lake(), "2022-01-01", "2022-12-31", definition=three, snapshot_builder=FakeSnapshots()
+    )
+    b2 = out[out["buyer_id"].eq("B2")].set_index("as_of_date")["label"]
+    assert b2[T("2022-12-31")] == 1
+    assert b2.drop(T("2022-12-31")).eq(0).all()
+    assert len(b2) == 12
+
+
+def test_build_training_set_default_builder_is_imported_lazily(monkeypatch) -> None:
+    fake = FakeSnapshots()
+    monkeypatch.setitem(
+        sys.modules, "features.snapshot", types.SimpleNamespace(build_snapshots=fake)
+    )
+    build_training_set(lake(), "2022-01-01", "2022-03-31")
+    assert fake.calls == [month_ends("2022-01-31", 3)]
+
+
+def test_build_training_set_refuses_missing_inputs() -> None:
+    tables = lake()
+    del tables["events"]
+    with pytest.raises(ValueError, match="events"):
+        build_training_set(tables, "2022-01-01", "2022-12-31", snapshot_builder=FakeSnapshots())
+    with pytest.raises(ValueError, match="no month end"):
+        build_training_set(lake(), "2022-01-01", "2022-01-30", snapshot_builder=FakeSnapshots())
+
+    def no_state(tables, dates):
+        return FakeSnapshots()(tables, dates).drop(columns="in_default_at_as_of")
+
+    with pytest.raises(ValueError, match="in_default_at_as_of"):
+        build_training_set(lake(), "2022-01-01", "2022-12-31", snapshot_builder=no_state)
+
+
+def test_latest_known_date() -> None:
+    tables = lake()
+    assert latest_known_date(tables) == T("2023-12-31")
+    tables["financials"] = pd.DataFrame({"filing_date": pd.Series([T("2024-02-01")], dtype=NS)})
+    assert latest_known_date(tables) == T("2024-02-01")
+    with pytest.raises(ValueError, match="observation_end"):
+        latest_known_date({"buyers": tables["buyers"]})
+
+
+# --- time split ------------------------------------------------------------------------
+
+
+def test_plan_time_split_by_hand() -> None:
+    split = plan_time_split(month_ends("2019-01-31", 60), "2023-12-31", DEFAULT_DEFINITION)
+    # matured: as_of + 12 months <= 2023-12-31, so as_of <= 2022-12-31
+    assert (split.test_start, split.test_end) == (T("2022-10-31"), T("2022-12-31"))
+    # calibration windows end <= 2022-10-31
+    assert (split.calibration_start, split.calibration_end) == (T("2021-08-31"), T("2021-10-31"))
+    # training windows end <= 2021-08-31
+    assert split.train_end == T("2020-08-31")
+    text = split.describe()
+    for date in ("2020-08-31", "2021-08-31", "2021-10-31", "2022-10-31", "2022-12-31"):
+        assert date in text
+
+
+def test_too_short_history_raises_a_clear_error() -> None:
+    # 12-month horizon, 3 + 3 months: 29 matured monthly as-of dates are needed
+    dates = month_ends("2020-01-31", 40)  # 2020-01 .. 2023-04, matured up to 2022-04: 28
+    with pytest.raises(ValueError, match=r"needs 29 consecutive monthly as-of dates") as err:
+        plan_time_split(dates, "2023-04-30", DEFAULT_DEFINITION)
+    assert "41 months of history" in str(err.value)
+    assert "28 matured" in str(err.value)
+    plan_time_split(month_ends("2020-01-31", 41), "2023-05-31", DEFAULT_DEFINITION)
+    with pytest.raises(ValueError, match="matured"):
+        plan_time_split(dates, "2020-06-30", DEFAULT_DEFINITION)
+
+
+def test_time_split_rejects_overlapping_periods() -> None:
+    with pytest.raises(ValueError, match="out of order"):
+        TimeSplit(
+            T("2021-01-31"), T("2021-01-31"), T("2021-03-31"), T("2022-01-31"), T("2022-03-31")
+        )
+
+
+def test_assign_split_values_index_and_exclusions() -> None:
+    split = TimeSplit(
+        T("2020-06-30"), T("2021-06-30"), T("2021-08-31"), T("2022-08-31"), T("2022-10-31")
+    )
+    as_of = [
+        "2020-01-31",  # train
+        "2020-06-30",  # train (edge)
+        "2020-07-31",  # gap
+        "2021-06-30",  # calibration (edge)
+        "2021-08-31",  # calibration (edge)
+        "2021-09-30",  # gap
+        "2022-08-31",  # test
+        "2022-10-31",  # test
+        "2022-11-30",  # after the test period
+        "2020-03-31",  # train period, but no label
+    ]
+    frame = pd.DataFrame(
+        {
+            "as_of_date": pd.to_datetime(as_of).astype(NS),
+            "label": pd.array([0, 1, 0, 0, 1, 0, 0, 1, 0, None], dtype="Int8"),
+        },
+        index=range(100, 110),
+    )
+    got = assign_split(frame, split)
+    assert list(got.index) == list(frame.index)
+    assert list(got.cat.categories) == list(SPLITS)
+    assert list(got) == [
+        "train",
+        "train",
+        "excluded",
+        "calibration",
+        "calibration",
+        "excluded",
+        "test",
+        "test",
+        "excluded",
+        "excluded",
+    ]
+    assert assign_split(frame.drop(columns="label"), split).iloc[-1] == "train"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_dates=st.integers(min_value=1, max_value=70),
+    first_month=st.integers(min_value=0, max_value=23),
+    horizon=st.integers(min_value=1, max_value=18),
+    test_months=st.integers(min_value=1, max_value=4),
+    calibration_months=st.integers(min_value=1, max_value=4),
+    extra_days=st.integers(min_value=0, max_value=900),
+)
+def test_split_invariants_for_random_histories(
+    n_dates, first_month, horizon, test_months, calibration_months, extra_days
+) -> None:
+    dates = month_ends(str(T("2018-01-31") + pd.DateOffset(months=first_month)), n_dates)
+    observation_end = dates[-1] + pd.Timedelta(days=extra_days)
+    h = pd.DateOffset(months=horizon)
+    matured = [d for d in dates if d + h <= observation_end]
+    definition = DefaultDefinition(horizon_months=horizon)
+    # test + gap of h - 1 + calibration + gap of h - 1 + one training month
+    needed = test_months + (horizon - 1) + calibration_months + (horizon - 1) + 1
+    if len(matured) < needed:
+        with pytest.raises(ValueError, match="not enough history"):
+            plan_time_split(dates, observation_end, definition, test_months, calibration_months)
+        return
+    split = plan_time_split(dates, observation_end, definition, test_months, calibration_months)
+
+    frame = pd.DataFrame({"as_of_date": pd.DatetimeIndex(dates).astype(NS)})
+    frame["split"] = assign_split(frame, split)
+    rows = {name: list(frame.loc[frame["split"].eq(name), "as_of_date"]) for name in SPLITS}
+    train, calibration, test = rows["train"], rows["calibration"], rows["test"]
+
+    assert test == matured[-test_months:]  # the latest matured months, out of time
+    assert all(d + h <= observation_end for d in test)
+    assert len(calibration) == calibration_months
+    assert all(d + h <= split.test_start for d in calibration)
+    assert len(train) >= 1
+    assert all(d + h <= split.calibration_start for d in train)
+    assert max(train) < min(calibration) <= max(calibration) < min(test)
+    # nothing usable is wasted: the next month of each period would break its rule
+    after = {d: dates[i + 1] for i, d in enumerate(dates[:-1])}
+    assert after[max(train)] + h > split.calibration_start
+    assert after[max(calibration)] + h > split.test_start
+    assert max(test) == matured[-1]
+
+
+def test_end_to_end_no_training_window_reaches_the_test_period() -> None:
+    tables = lake()
+    out = build_training_set(
+        tables, "2020-01-01", "2023-12-31", "2025-12-31", snapshot_builder=FakeSnapshots()
+    )
+    split = plan_time_split(monthly_as_of_dates("2020-01-01", "2023-12-31"), "2025-12-31")
+    out["split"] = assign_split(out, split)
+    train = out[out["split"].eq("train")]
+    test = out[out["split"].eq("test")]
+    assert len(train) and len(test)
+    assert (train["as_of_date"] + pd.DateOffset(months=12) <= split.calibration_start).all()
+    assert test["matured"].all()
+    assert out.loc[out["split"].ne("excluded"), "label"].notna().all()
