@@ -167,3 +167,28 @@ def test_source_files_are_recognised_by_table_name(tmp_path):
     ]
     assert sorted(p.name for p in ignored) == ["notes.txt", "truth.parquet"]
     assert table_for_file(tmp_path / "limitsx.csv") is None
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_generated_dirty_rows_are_exactly_the_quarantined_rows(tmp_path, fmt):
+    from data.generator import GeneratorConfig, generate_portfolio, write_portfolio
+
+    portfolio = generate_portfolio(
+        GeneratorConfig(n_buyers=400, months=6, seed=7, dirty_fraction=0.02)
+    )
+    folder = tmp_path / "src"
+    write_portfolio(portfolio, folder, fmt=fmt)
+    lake = Lake(tmp_path / "lake")
+    reports = {r.table: r for r in _ingest(folder, lake)}
+    dirty = portfolio.truth["dirty_rows"]
+    quarantine = lake.read(QUARANTINE)
+    assert len(dirty) > 0
+    for table, frame in portfolio.tables.items():
+        rep = reports[table]
+        assert rep.rows_read == len(frame)
+        assert rep.rows_read == rep.accepted + rep.quarantined, table
+        expected = set(dirty.loc[dirty["table"] == table, "row_number"])
+        got = set(quarantine.loc[quarantine["table"] == table, "row_number"])
+        assert got == expected, table
+        accepted_rows = set(lake.read(table, lineage=True)["_source_row"])
+        assert not accepted_rows & expected
