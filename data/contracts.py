@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pandera.pandas as pandera
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from data.keys import duplicated, positions
 from data.reference import (
     EVENT_TYPES,
     ISO_COUNTRIES,
@@ -200,9 +199,7 @@ POLICIES = pandera.DataFrameSchema(
     {
         "policyholder_id": _text(pandera.Check.str_length(1, 64)),
         "scheme": _text(_one_of(POLICY_SCHEMES, "one of " + ", ".join(sorted(POLICY_SCHEMES)))),
-        "indemnity_pct": _amount(
-            pandera.Check.in_range(0, 100, include_min=False), nullable=False
-        ),
+        "indemnity_pct": _amount(pandera.Check.in_range(0, 100, include_min=False), nullable=False),
         "claim_waiting_days": pandera.Column(
             "Int64", pandera.Check.in_range(0, 720), nullable=False
         ),
@@ -499,7 +496,7 @@ def _readable_rule(check: str) -> str:
 
 def duplicate_key_failures(frame: pd.DataFrame, contract: TableContract) -> pd.DataFrame:
     """Every copy of a key seen more than once in a batch: which copy is right is unknowable."""
-    pos = np.flatnonzero(_duplicated(frame, list(contract.key)))
+    pos = np.flatnonzero(duplicated(frame, list(contract.key)))
     return pd.DataFrame(
         {
             "position": pos,
@@ -508,42 +505,6 @@ def duplicate_key_failures(frame: pd.DataFrame, contract: TableContract) -> pd.D
             "value": _key_text(frame.iloc[pos], contract.key),
         }
     )
-
-
-def _arrow(values: pd.Series) -> pa.Array:
-    """The column as one Arrow array (pandas 3 text columns already are Arrow underneath)."""
-    arr = pa.array(values, from_pandas=True)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    return arr.cast(pa.large_string()) if pa.types.is_string(arr.type) else arr
-
-
-def _duplicated(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
-    """Rows whose key occurs more than once (all copies, missing values compare equal).
-
-    Sort-based: sorting tens of millions of text keys with Arrow is several times faster
-    than hashing them, and neighbours in sorted order share a key exactly when duplicated.
-    """
-    n = len(frame)
-    if n < 2:
-        return np.zeros(n, dtype=bool)
-    table = pa.table({k: _arrow(frame[k]) for k in key})
-    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in key])
-    ordered = table.take(order)
-    same = np.ones(n - 1, dtype=bool)
-    for k in key:
-        left, right = ordered[k].slice(0, n - 1), ordered[k].slice(1)
-        equal = pc.or_kleene(
-            pc.fill_null(pc.equal(left, right), False),
-            pc.and_(pc.is_null(left), pc.is_null(right)),
-        )
-        same &= equal.to_numpy(zero_copy_only=False)
-    in_sorted = np.zeros(n, dtype=bool)
-    in_sorted[:-1] |= same
-    in_sorted[1:] |= same
-    dup = np.zeros(n, dtype=bool)
-    dup[order.to_numpy()] = in_sorted
-    return dup
 
 
 def _key_text(frame: pd.DataFrame, key: tuple[str, ...]) -> np.ndarray:
@@ -570,9 +531,7 @@ def reference_failures(
         if keys is None:
             continue
         values = frame[ref.column]
-        known_values = pa.array(keys.astype("str").to_numpy(), type=pa.large_string())
-        found = pc.is_in(_arrow(values), value_set=known_values, skip_nulls=True)
-        unknown = values.notna().to_numpy() & ~found.to_numpy(zero_copy_only=False)
+        unknown = values.notna().to_numpy() & (positions(values, keys) < 0)
         pos = np.flatnonzero(unknown)
         parts.append(
             pd.DataFrame(

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from data.keys import positions
+
 WINDOWS_MONTHS = (3, 6, 12)
 LATE_DAYS = (30, 60, 90)
 #: PAYDEX-style index: (amount-weighted days paid after due date, index). Anchors follow the
@@ -113,7 +115,7 @@ def payment_features(
     as_of = pd.DatetimeIndex(as_of_dates).sort_values()
     n, k = len(buyer_ids), len(as_of)
     win = _Windows(as_of, WINDOWS_MONTHS)
-    codes = buyer_ids.get_indexer(invoices["buyer_id"])
+    codes = positions(invoices["buyer_id"], buyer_ids)
     mine = codes >= 0
     inv = invoices.loc[mine]
     codes = codes[mine]
@@ -176,7 +178,7 @@ def payment_features(
     )
 
     # --- incidents from events --------------------------------------------------------------
-    e_codes = buyer_ids.get_indexer(events["buyer_id"])
+    e_codes = positions(events["buyer_id"], buyer_ids)
     for name, etype, months in (
         ("overdue_notifications_3m", "overdue_notification", 3),
         ("overdue_notifications_12m", "overdue_notification", 12),
