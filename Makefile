@@ -21,4 +21,5 @@ test: install
 	$(UV) run --frozen pytest
 
 bench: install
-	$(UV) run --frozen python benchmarks/bench_generate_ingest.py
+	$(UV) run --frozen python -m benchmarks.bench_generate_ingest
+	$(UV) run --frozen python -m benchmarks.bench_features

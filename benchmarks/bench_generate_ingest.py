@@ -4,22 +4,17 @@ Each step runs in its own Python process, so its wall time and peak memory (max 
 its own. Targets on 2 cores (issue 2): generation <= 10 min, ingestion <= 5 min, each
 under 12 GB peak.
 
-    uv run python benchmarks/bench_generate_ingest.py --buyers 1000000 --months 24
+    uv run python -m benchmarks.bench_generate_ingest --buyers 1000000 --months 24
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import resource
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import END_DATE, ROOT, report_child, run_child
+
 TARGETS = {"generate": (600.0, 12.0), "ingest": (300.0, 12.0)}
 
 
@@ -37,7 +32,7 @@ def step_ingest(src: Path, lake: Path) -> dict:
     from data.ingest import ingest_directory
     from data.lake import Lake
 
-    reports = ingest_directory(src, Lake(lake), dt.date(2026, 11, 30))
+    reports = ingest_directory(src, Lake(lake), END_DATE)
     return {
         "rows": {r.table: r.rows_read for r in reports},
         "accepted": sum(r.accepted for r in reports),
@@ -46,28 +41,11 @@ def step_ingest(src: Path, lake: Path) -> dict:
 
 
 def _child(step: str, args: argparse.Namespace) -> None:
-    """Run one step in this process and print its figures as one JSON line."""
-    sys.path.insert(0, str(ROOT))
-    started = time.perf_counter()
     src, lake = args.workdir / "source", args.workdir / "lake"
     if step == "generate":
-        result = step_generate(src, args.buyers, args.months, args.dirty)
+        report_child(lambda: step_generate(src, args.buyers, args.months, args.dirty))
     else:
-        result = step_ingest(src, lake)
-    result["seconds"] = time.perf_counter() - started
-    result["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    print(json.dumps(result))
-
-
-def _run_step(step: str, argv: list[str]) -> dict:
-    proc = subprocess.run(
-        [sys.executable, __file__, *argv, "--step", step],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        report_child(lambda: step_ingest(src, lake))
 
 
 def main() -> None:
@@ -79,6 +57,9 @@ def main() -> None:
     parser.add_argument("--dirty", type=float, default=0.001, help="bad-row fraction to inject")
     parser.add_argument("--workdir", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--keep", action="store_true", help="keep the generated files and lake")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse a portfolio kept by --keep (times ingest only)"
+    )
     parser.add_argument("--step", choices=["generate", "ingest"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
@@ -91,11 +72,12 @@ def main() -> None:
         f"--dirty={args.dirty}",
         f"--workdir={args.workdir}",
     ]
-    shutil.rmtree(args.workdir, ignore_errors=True)
+    reuse = args.reuse and (args.workdir / "source" / "buyers.parquet").exists()
+    shutil.rmtree(args.workdir / "lake" if reuse else args.workdir, ignore_errors=True)
     print(f"benchmark: {args.buyers:,} buyers x {args.months} months, dirty fraction {args.dirty}")
     results = {}
-    for step in ("generate", "ingest"):
-        r = results[step] = _run_step(step, argv)
+    for step in ("ingest",) if reuse else ("generate", "ingest"):
+        r = results[step] = run_child("benchmarks.bench_generate_ingest", [*argv, "--step", step])
         invoices = r["rows"].get("invoices", 0)
         print(
             f"{step:9s} {r['seconds']:8.1f} s   peak {r['peak_gb']:5.2f} GB   "

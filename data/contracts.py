@@ -332,6 +332,12 @@ CONTRACTS: dict[str, TableContract] = {
 }
 
 
+def empty_table(contract: TableContract) -> pd.DataFrame:
+    """A table with no rows but the contract's columns and types (a table never loaded)."""
+    dtypes = {name: str(col.dtype) for name, col in contract.schema.columns.items()}
+    return pd.DataFrame({name: pd.Series(dtype="str" if "str" in d else d) for name, d in dtypes.items()})
+
+
 class ContractError(ValueError):
     """A whole file breaks its contract (missing required column, unknown table)."""
 
@@ -371,9 +377,14 @@ def _coerce_column(raw: pd.Series, dtype: str) -> pd.Series:
     blank = _is_blank(raw)
     if dtype == DATE:
         if raw.dtype.kind == "M":
-            return raw.astype(DATE)
-        text = raw.astype("str").str.strip().where(~blank)
-        return pd.to_datetime(text, format="ISO8601", errors="coerce").astype(DATE)
+            parsed = raw
+        else:
+            text = raw.astype("str").str.strip().where(~blank)
+            parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        # Dates a nanosecond timestamp cannot hold (before 1678, after 2261) are typos, not
+        # facts: they fail like any unparseable date instead of breaking the whole column.
+        representable = (parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max)
+        return parsed.where(representable).astype(DATE)
     if dtype in ("float64", "Int64"):
         if raw.dtype.kind in "biuf":
             values = raw.astype("float64")
@@ -418,7 +429,7 @@ def coerce_frame(raw: pd.DataFrame, contract: TableContract) -> tuple[pd.DataFra
 
 
 def _type_label(dtype: str) -> str:
-    return {DATE: "date (YYYY-MM-DD)", "float64": "number", "Int64": "whole number"}.get(
+    return {DATE: "date (YYYY-MM-DD, 1678-2261)", "float64": "number", "Int64": "whole number"}.get(
         dtype, "text"
     )
 

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 MANIFEST = "_manifest.json"
 LOCK = "_lock"
 QUARANTINE = "quarantine"
+OUTPUTS = "outputs"
 #: Lineage columns kept on every lake row: which load wrote it and its row in the source file.
 LINEAGE_COLUMNS = ("_load_id", "_source_row")
 
@@ -125,8 +126,28 @@ class Lake:
         )
         return dataset.read(columns=wanted).to_pandas()
 
-    def read_keys(self, table: str, key: Sequence[str]) -> pd.DataFrame:
-        return self.read(table, columns=list(key))
+    def read_tables(self, tables: Sequence[str]) -> dict[str, pd.DataFrame]:
+        """Several input tables; one never loaded comes back empty with its contract's types."""
+        from data.contracts import CONTRACTS, empty_table
+
+        return {
+            t: self.read(t) if self.has_table(t) else empty_table(CONTRACTS[t]) for t in tables
+        }
+
+    def output_path(self, name: str, partition: str) -> Path:
+        return self.root / OUTPUTS / name / f"{partition}.parquet"
+
+    def write_output(self, name: str, partition: str, frame: pd.DataFrame) -> Path:
+        """Replace one partition of a derived output (e.g. features of one as-of date) atomically.
+
+        Re-running the same partition replaces it: never a duplicate, never a half file.
+        """
+        path = self.output_path(name, partition)
+        atomic_write_parquet(frame, path)
+        return path
+
+    def read_output(self, name: str, partition: str) -> pd.DataFrame:
+        return pq.read_table(self.output_path(name, partition)).to_pandas()
 
     def new_part_path(self, table: str, load_date: str, load_id: str) -> Path:
         return (

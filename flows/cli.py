@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 console = Console()
 SETTINGS = Settings.from_env()
+#: The demo book ends here; features and the load date use it so the demo is reproducible.
+DEMO_END = "2026-11-30"
 
 LakeOption = Annotated[
     Path,
@@ -210,11 +212,89 @@ def status(lake: LakeOption = SETTINGS.lake_dir) -> None:
 
 
 @app.command()
+def features(
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="As-of date (YYYY-MM-DD); default today.")
+    ] = "",
+    lake: LakeOption = SETTINGS.lake_dir,
+) -> None:
+    """Build point-in-time features of every buyer at an as-of date (lake output `features/`)."""
+    import pandas as pd
+
+    from flows.features import features_flow
+
+    date = _parse_date(as_of) or dt.date.today()
+    path = features_flow(lake, date.isoformat())
+    frame = pd.read_parquet(path)
+    _print_feature_summary(frame)
+    console.print(f"features: {path}")
+
+
+def _print_feature_summary(frame) -> None:
+    from features.catalogue import CATALOGUE
+
+    table = Table(title=f"Features of {len(frame):,} buyers: share missing by group")
+    table.add_column("group")
+    table.add_column("features", justify="right")
+    table.add_column("missing", justify="right")
+    groups: dict[str, list[str]] = {}
+    for name, spec in CATALOGUE.items():
+        groups.setdefault(spec.group, []).append(name)
+    for group, names in groups.items():
+        missing = frame[names].isna().to_numpy().mean()
+        table.add_row(group, str(len(names)), f"{missing:.1%}")
+    console.print(table)
+
+
+@app.command("training-set")
+def training_set(
+    start: Annotated[
+        str | None, typer.Option("--start", help="First as-of month (default: first data month).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="Last as-of month (default: last known date).")
+    ] = None,
+    lake: LakeOption = SETTINGS.lake_dir,
+) -> None:
+    """Monthly labelled snapshots with a train / calibration / out-of-time test split."""
+    import pandas as pd
+
+    from flows.features import training_set_flow
+
+    try:
+        path = training_set_flow(lake, start, end)
+    except ValueError as exc:
+        console.print(f"[red]cannot build the training set:[/red] {exc}")
+        raise typer.Exit(1) from None
+    frame = pd.read_parquet(path, columns=["as_of_date", "label", "split"])
+    summary = frame.groupby("split", observed=True).agg(
+        rows=("label", "size"),
+        labelled=("label", "count"),
+        defaults=("label", "sum"),
+        first=("as_of_date", "min"),
+        last=("as_of_date", "max"),
+    )
+    table = Table(title="Training set by split")
+    for col in ("split", "rows", "defaults", "default rate", "as-of dates"):
+        table.add_column(col, justify="left" if col in ("split", "as-of dates") else "right")
+    for name, r in summary.iterrows():
+        rate = r["defaults"] / r["labelled"] if r["labelled"] else float("nan")
+        table.add_row(
+            str(name), f"{r['rows']:,}", f"{int(r['defaults']):,}", f"{rate:.2%}",
+            f"{r['first']:%Y-%m-%d} .. {r['last']:%Y-%m-%d}",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"training set: {path}")
+
+
+@app.command()
 def demo(
     buyers: Annotated[
         int, typer.Option("--buyers", min=10, help="Buyers in the demo book.")
     ] = 5000,
-    months: Annotated[int, typer.Option("--months", help="Months of history.")] = 24,
+    months: Annotated[
+        int, typer.Option("--months", help="Months of history (the time split needs about 41).")
+    ] = 48,
     dirty: Annotated[float, typer.Option("--dirty", help="Fraction of bad rows injected.")] = 0.002,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Regenerate the demo data and rebuild the lake.")
@@ -227,7 +307,8 @@ def demo(
     ] = SETTINGS.demo_dir,
     lake: LakeOption = SETTINGS.lake_dir,
 ) -> None:
-    """Run every pipeline step on a generated demo portfolio: generate, then ingest."""
+    """Run every pipeline step on a generated demo portfolio: generate, ingest, features,
+    training set."""
     import shutil
 
     if fresh:
@@ -241,19 +322,24 @@ def demo(
             months=months,
             seed=42,
             dirty=dirty,
-            end="2026-11-30",
+            end=DEMO_END,
             default_rate=0.03,
             fmt="parquet",
         )
     else:
         console.print(f"demo portfolio already in {demo_dir} (use --fresh to regenerate)")
     console.rule("2. ingest into the lake")
-    ingest(source=demo_dir, lake=lake, load_date="2026-11-30")
-    console.rule("results")
+    ingest(source=demo_dir, lake=lake, load_date=DEMO_END)
     status(lake=lake)
+    console.rule(f"3. point-in-time features as of {DEMO_END}")
+    features(as_of=DEMO_END, lake=lake)
+    console.rule("4. labelled training set with its time split")
+    training_set(start=None, end=None, lake=lake)
+    console.rule("results")
     console.print(
-        f"Demo data: {demo_dir}  |  lake: {lake}  |  quarantine: `solvency quarantine`\n"
-        f"Re-running the demo is idempotent: the same files are not loaded twice."
+        f"Demo data: {demo_dir}  |  lake: {lake}  |  outputs: {lake / 'outputs'}\n"
+        "Quarantined rows: `solvency quarantine`. Re-running the demo is idempotent: the same "
+        "files are not loaded twice and outputs are replaced, not duplicated."
     )
 
 

@@ -99,6 +99,7 @@ BREAKS = [
     ("invoices", 0, "due_date", "2025-01-01", "due_date,issue_date", "due_date >= issue_date"),
     ("invoices", 0, "paid_date", "2025-01-09", "paid_date,issue_date", "paid_date >= issue_date"),
     ("invoices", 0, "issue_date", "2024-13-45", "issue_date", "type: not a valid date"),
+    ("invoices", 0, "issue_date", "1586-04-06", "issue_date", "type: not a valid date"),
     ("invoices", 0, "paid_date", "2026-12-02", "paid_date", "after the load date"),
     ("invoices", 1, "invoice_id", "I1", "invoice_id", "duplicate key"),
     ("invoices", 0, "buyer_id", "B404", "buyer_id", "unknown buyer_id"),
