@@ -246,6 +246,26 @@ def _print_feature_summary(frame) -> None:
     console.print(table)
 
 
+@app.command()
+def catalogue(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print as a Markdown table.")
+    ] = False,
+) -> None:
+    """List every model feature: meaning, unit, source table and the direction that raises risk."""
+    from features.catalogue import FEATURES, catalogue_markdown
+
+    if markdown:
+        print(catalogue_markdown())
+        return
+    table = Table(title=f"Feature catalogue ({len(FEATURES)} features)")
+    for col in ("feature", "group", "unit", "source", "risk when higher", "description"):
+        table.add_column(col)
+    for f in FEATURES:
+        table.add_row(f.name, f.group, f.unit, f.source, f.risk_direction, f.description)
+    console.print(table)
+
+
 @app.command("training-set")
 def training_set(
     start: Annotated[

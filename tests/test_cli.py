@@ -13,7 +13,16 @@ from data.lake import QUARANTINE, Lake
 from flows.cli import app
 
 runner = CliRunner()
-COMMANDS = ["demo", "generate", "ingest", "quarantine", "status", "features", "training-set"]
+COMMANDS = [
+    "demo",
+    "generate",
+    "ingest",
+    "quarantine",
+    "status",
+    "features",
+    "training-set",
+    "catalogue",
+]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])

@@ -324,3 +324,10 @@ def test_many_dates_in_one_call_equal_one_call_per_date(book, offsets):
     for date in dates:
         alone = build_snapshots(tables, [date])
         _features_equal(together[together["as_of_date"] == date], alone)
+
+
+def test_catalogue_document_is_generated_from_the_catalogue():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "features" / "CATALOGUE.md").read_text(encoding="utf-8")
+    assert catalogue_markdown() in text, "regenerate: solvency catalogue --markdown"
