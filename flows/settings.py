@@ -13,14 +13,25 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Settings:
-    """`SOLVENCY_LAKE` and `SOLVENCY_DEMO_DIR` override the defaults under `./data`."""
+    """Environment variables override the embedded defaults under `./data`:
+
+    `SOLVENCY_LAKE`, `SOLVENCY_DEMO_DIR`, `MLFLOW_TRACKING_URI` (MLflow's own variable; a
+    local SQLite file by default) and `SOLVENCY_MLFLOW_ARTIFACTS` (where a local store
+    keeps model files).
+    """
 
     lake_dir: Path
     demo_dir: Path
+    mlflow_uri: str
+    mlflow_artifacts: Path
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
             lake_dir=Path(os.environ.get("SOLVENCY_LAKE", "data/lake")),
             demo_dir=Path(os.environ.get("SOLVENCY_DEMO_DIR", "data/demo")),
+            mlflow_uri=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///data/mlflow/mlflow.db"),
+            mlflow_artifacts=Path(
+                os.environ.get("SOLVENCY_MLFLOW_ARTIFACTS", "data/mlflow/artifacts")
+            ),
         )
