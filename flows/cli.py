@@ -308,6 +308,98 @@ def training_set(
 
 
 @app.command()
+def train(
+    lake: LakeOption = SETTINGS.lake_dir,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="Generator truth folder (_truth/) for the oracle AUC; generated data only.",
+        ),
+    ] = None,
+    register: Annotated[
+        str,
+        typer.Option(
+            "--register", help="Model kind registered as challenger: lightgbm or scorecard."
+        ),
+    ] = "lightgbm",
+) -> None:
+    """Train and validate the scorecard and LightGBM PD models; register the challenger in MLflow."""
+    from flows.train import train_flow
+
+    try:
+        result = train_flow(lake, SETTINGS.mlflow_uri, SETTINGS.mlflow_artifacts, truth, register)
+    except ValueError as exc:
+        console.print(f"[red]cannot train:[/red] {exc}")
+        raise typer.Exit(1) from None
+    table = Table(title="Out-of-time validation (test split)")
+    headline = ("auc", "gini", "brier", "ece", "psi", "oracle_auc")
+    for col in ("model", *headline, "light", "registered"):
+        table.add_column(col, justify="left" if col in ("model", "light") else "right")
+    for m in result.models:
+        table.add_row(
+            m.kind,
+            *(f"{m.metrics[k]:.3f}" if k in m.metrics else "–" for k in headline),
+            m.traffic_light,
+            f"v{m.registered_version}" if m.registered_version else "",
+        )
+    console.print(table)
+    console.print(
+        f"rows per split: {result.rows}; MLflow run {result.parent_run_id} at {SETTINGS.mlflow_uri}"
+    )
+
+
+@app.command()
+def promote(
+    force: Annotated[
+        str | None,
+        typer.Option("--force", help="Promote even if the gate refuses; give the reason."),
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Largest AUC loss against the champion allowed.")
+    ] = 0.005,
+) -> None:
+    """Make the challenger the champion if it passes the gate (AUC and calibration on out-of-time data)."""
+    from flows.train import promote_flow
+
+    try:
+        decision, move = promote_flow(SETTINGS.mlflow_uri, tolerance, force)
+    except LookupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(decision.summary())
+    if move is None:
+        console.print('[yellow]champion unchanged[/yellow] (use --force "reason" to override)')
+        raise typer.Exit(1)
+    console.print(
+        f"[green]champion is now version {move.version}[/green] (was {move.previous or 'none'})"
+    )
+
+
+@app.command()
+def rollback(
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version", help="Version to point the champion at (default: the previous one)."
+        ),
+    ] = None,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (recorded on the model version).")
+    ] = "rollback",
+) -> None:
+    """Point the champion alias back at an earlier model version."""
+    from flows.train import rollback_flow
+
+    try:
+        move = rollback_flow(SETTINGS.mlflow_uri, version, reason)
+    except LookupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"champion is now version {move.version} (was {move.previous})")
+
+
+@app.command()
 def demo(
     buyers: Annotated[
         int, typer.Option("--buyers", min=10, help="Buyers in the demo book.")
@@ -334,6 +426,9 @@ def demo(
     if fresh:
         shutil.rmtree(demo_dir, ignore_errors=True)
         shutil.rmtree(lake, ignore_errors=True)
+        if SETTINGS.mlflow_uri.startswith("sqlite:///"):  # a local store: start it over too
+            Path(SETTINGS.mlflow_uri.removeprefix("sqlite:///")).unlink(missing_ok=True)
+            shutil.rmtree(SETTINGS.mlflow_artifacts, ignore_errors=True)
     if not (demo_dir / "buyers.parquet").exists():
         console.rule("1. generate the demo portfolio")
         generate(
@@ -355,9 +450,16 @@ def demo(
     features(as_of=DEMO_END, lake=lake)
     console.rule("4. labelled training set with its time split")
     training_set(start=None, end=None, lake=lake)
+    console.rule("5. train and validate PD models (MLflow), promote the challenger")
+    train(lake=lake, truth=demo_dir / "_truth", register="lightgbm")
+    try:
+        promote(force=None, tolerance=0.005)
+    except typer.Exit:
+        console.print("the current champion stays (see the gate's reasons above)")
     console.rule("results")
     console.print(
         f"Demo data: {demo_dir}  |  lake: {lake}  |  outputs: {lake / 'outputs'}\n"
+        f"MLflow: {SETTINGS.mlflow_uri} (`uv run mlflow ui --backend-store-uri {SETTINGS.mlflow_uri}`)\n"
         "Quarantined rows: `solvency quarantine`. Re-running the demo is idempotent: the same "
         "files are not loaded twice and outputs are replaced, not duplicated."
     )

@@ -30,17 +30,24 @@ def promotion_decision(
     challenger_traffic_light: str,
     tolerance: float = DEFAULT_AUC_TOLERANCE,
 ) -> GateDecision:
-    """Apply the gate. `champion_auc` is None when there is no champion yet."""
+    """Apply the gate. `champion_auc` is None when there is no champion yet.
+
+    Without a champion the daily rescoring cannot run at all, so the first model is always
+    promoted; a red light is then reported as a warning to act on, not a refusal.
+    """
     reasons: list[str] = []
     ok = True
+    if champion_auc is None:
+        reasons.append("no champion yet: the first model becomes champion")
+        if challenger_traffic_light == "red":
+            reasons.append("WARNING: its calibration traffic light is red on the out-of-time test")
+        return GateDecision(True, reasons)
     if challenger_traffic_light == "red":
         ok = False
         reasons.append("calibration traffic light is red on the out-of-time test")
     else:
         reasons.append(f"calibration traffic light is {challenger_traffic_light}")
-    if champion_auc is None:
-        reasons.append("no champion yet: the first model becomes champion")
-    elif challenger_auc < champion_auc - tolerance:
+    if challenger_auc < champion_auc - tolerance:
         ok = False
         reasons.append(
             f"AUC {challenger_auc:.4f} is worse than the champion's {champion_auc:.4f} "

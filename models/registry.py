@@ -129,9 +129,10 @@ def champion_version() -> ModelVersion:
     return mv
 
 
-def load_pd_model(alias_or_version: str) -> tuple[Any, ModelVersion]:
+def load_pd_model(alias_or_version: str | int) -> tuple[Any, ModelVersion]:
     """The pure PD model object behind an alias ('champion') or a version number."""
     client = MlflowClient()
+    alias_or_version = str(alias_or_version)
     if alias_or_version.isdigit():
         mv = client.get_model_version(MODEL_NAME, alias_or_version)
     elif alias_or_version == CHAMPION:
@@ -150,11 +151,12 @@ class AliasMove:
     reason: str
 
 
-def move_alias(alias: str, version: str, reason: str, forced: bool = False) -> AliasMove:
+def move_alias(alias: str, version: str | int, reason: str, forced: bool = False) -> AliasMove:
     """Point `alias` at `version`, remembering the former holder (for rollback) and why."""
     client = MlflowClient()
+    version = str(version)
     before = version_by_alias(alias)
-    if alias == CHAMPION and before is not None and before.version != version:
+    if alias == CHAMPION and before is not None and str(before.version) != version:
         client.set_registered_model_alias(MODEL_NAME, PREVIOUS_CHAMPION, before.version)
     client.set_registered_model_alias(MODEL_NAME, alias, version)
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -163,7 +165,7 @@ def move_alias(alias: str, version: str, reason: str, forced: bool = False) -> A
     client.set_model_version_tag(MODEL_NAME, version, f"{alias}_by", getpass.getuser())
     if forced:
         client.set_model_version_tag(MODEL_NAME, version, f"{alias}_forced", "true")
-    return AliasMove(alias, version, before.version if before else None, reason)
+    return AliasMove(alias, version, str(before.version) if before else None, reason)
 
 
 def version_metric(mv: ModelVersion, name: str) -> float:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -61,11 +63,23 @@ def test_generate_rejects_a_bad_date(tmp_path):
     assert "YYYY-MM-DD" in result.output
 
 
-def _solvency(*args: str) -> subprocess.CompletedProcess:
+def _solvency(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the real console entry point in its own process, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "flows.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **(env or {})},
     )
+
+
+def _mlflow_env(root) -> dict[str, str]:
+    """A temporary MLflow store, so tests never touch the developer's data/mlflow."""
+    return {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
+        "SOLVENCY_MLFLOW_ARTIFACTS": str(root / "artifacts"),
+    }
 
 
 @pytest.mark.slow
@@ -74,13 +88,14 @@ def test_demo_generates_ingests_and_is_idempotent(tmp_path):
     demo, lake_dir = tmp_path / "demo", tmp_path / "lake"
     args = ["demo", "--buyers", "300", "--months", "44", "--dirty", "0.01",
             "--demo-dir", str(demo), "--lake", str(lake_dir)]  # fmt: skip
-    first = _solvency(*args)
+    env = _mlflow_env(tmp_path / "mlflow")
+    first = _solvency(*args, env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     lake = Lake(lake_dir)
     rows = {t: len(lake.read(t)) for t in lake.manifest().tables}
     assert rows["buyers"] > 250 and rows["invoices"] > 1000
     assert rows[QUARANTINE] > 0
-    second = _solvency(*args)
+    second = _solvency(*args, env=env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "skipped" in second.stdout
     assert {t: len(lake.read(t)) for t in lake.manifest().tables} == rows
@@ -90,7 +105,33 @@ def test_demo_generates_ingests_and_is_idempotent(tmp_path):
     training = pd.read_parquet(training_file)
     assert {"train", "calibration", "test"} <= set(training["split"])
     assert "Training set by split" in first.stdout
+    assert "Out-of-time validation" in first.stdout and "champion is now version 1" in first.stdout
+    # the second run trains again: version 2 is registered and goes through the gate
+    assert "v2" in second.stdout
+    _run_validation_notebook(env)
     status = runner.invoke(app, ["status", "--lake", str(lake_dir)])
     assert "invoices" in status.output
     quarantine = runner.invoke(app, ["quarantine", "--lake", str(lake_dir), "--rows", "3"])
     assert quarantine.exit_code == 0 and "rule" in quarantine.output
+
+
+def _run_validation_notebook(env: dict[str, str]) -> None:
+    """Execute the model validation notebook against the demo's MLflow store."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(__file__).parents[1] / "notebooks" / "model_validation.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)

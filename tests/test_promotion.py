@@ -7,10 +7,12 @@ import pytest
 from models.promotion import promotion_decision
 
 
-def test_first_model_becomes_champion():
-    decision = promotion_decision(0.70, None, "green")
+@pytest.mark.parametrize("light", ["green", "red"])
+def test_first_model_becomes_champion_with_a_warning_when_red(light):
+    decision = promotion_decision(0.70, None, light)
     assert decision.approved
     assert "first model" in decision.summary()
+    assert ("WARNING" in decision.summary()) is (light == "red")
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,7 @@ def test_register_alias_load_score_promote_and_roll_back(store):
     assert registry.version_by_alias(registry.CHALLENGER).version == v2
     assert registry.version_by_alias(registry.CHAMPION).version == v1
     move = registry.move_alias(registry.CHAMPION, v2, "forced: test", forced=True)
-    assert (move.previous, move.version) == (v1, v2)
+    assert (move.previous, move.version) == (str(v1), str(v2))
     assert registry.version_by_alias(registry.PREVIOUS_CHAMPION).version == v1
     tags = mlflow.MlflowClient().get_model_version(registry.MODEL_NAME, v2).tags
     assert tags["champion_forced"] == "true" and tags["champion_reason"] == "forced: test"
