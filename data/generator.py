@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 from data.reference import (
     EVENT_TYPES,
     ISO_COUNTRIES,
+    LEGAL_FORM_ORDER,
     LEGAL_FORMS,
     NACE_SECTIONS,
     POLICY_SCHEMES,
@@ -142,14 +143,7 @@ _FILING_DELAY_SIZE = np.array([40.0, 20.0, 0.0, -10.0])
 #: Policyholders trading with a buyer: 1 + Poisson(mean) by size class, at most 5.
 _PH_PER_BUYER_EXTRA = np.array([0.3, 1.1, 1.9, 2.7])
 
-_LEGAL_FORM_ORDER = (
-    "sole_proprietorship",
-    "partnership",
-    "private_limited",
-    "public_limited",
-    "cooperative",
-    "other",
-)
+_LEGAL_FORM_ORDER = LEGAL_FORM_ORDER
 #: P(legal form | size class), rows micro..large, columns in _LEGAL_FORM_ORDER.
 _LEGAL_FORM_P = np.array(
     [

@@ -39,16 +39,17 @@ NACE_SECTIONS: dict[str, str] = {
     "U": "Activities of extraterritorial organisations",
 }
 
-LEGAL_FORMS: frozenset[str] = frozenset(
-    {
-        "sole_proprietorship",
-        "partnership",
-        "private_limited",
-        "public_limited",
-        "cooperative",
-        "other",
-    }
+#: Legal forms, roughly from the smallest to the largest kind of firm (the generator's
+#: size-dependent probabilities follow this order).
+LEGAL_FORM_ORDER: tuple[str, ...] = (
+    "sole_proprietorship",
+    "partnership",
+    "private_limited",
+    "public_limited",
+    "cooperative",
+    "other",
 )
+LEGAL_FORMS: frozenset[str] = frozenset(LEGAL_FORM_ORDER)
 
 #: Legal and payment events. Insolvency, liquidation and claim_filed are default triggers
 #: (see the label definition); the others are early-warning signals.
