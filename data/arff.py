@@ -79,9 +79,7 @@ def parse_arff(text: str) -> pd.DataFrame:
     if not names:
         raise ValueError("no @attribute declarations before @data")
 
-    body = [
-        ln for ln in lines[data_start:] if ln.strip() and not ln.lstrip().startswith("%")
-    ]
+    body = [ln for ln in lines[data_start:] if ln.strip() and not ln.lstrip().startswith("%")]
     if body and body[0].lstrip().startswith("{"):
         raise ValueError("sparse ARFF ({index value, ...} rows) is not supported")
     frame = pd.read_csv(
@@ -92,10 +90,14 @@ def parse_arff(text: str) -> pd.DataFrame:
         keep_default_na=False,
         quotechar="'",
         skipinitialspace=True,
-        dtype={n: ("float64" if k == "numeric" else "str") for n, k in zip(names, kinds, strict=True)},
+        dtype={
+            n: ("float64" if k == "numeric" else "str") for n, k in zip(names, kinds, strict=True)
+        },
     )
     if len(frame.columns) != len(names):
-        raise ValueError(f"data rows have {len(frame.columns)} fields, header declares {len(names)}")
+        raise ValueError(
+            f"data rows have {len(frame.columns)} fields, header declares {len(names)}"
+        )
     for name, kind in zip(names, kinds, strict=True):
         if kind == "nominal":
             values = frame[name].str.strip()

@@ -335,7 +335,9 @@ CONTRACTS: dict[str, TableContract] = {
 def empty_table(contract: TableContract) -> pd.DataFrame:
     """A table with no rows but the contract's columns and types (a table never loaded)."""
     dtypes = {name: str(col.dtype) for name, col in contract.schema.columns.items()}
-    return pd.DataFrame({name: pd.Series(dtype="str" if "str" in d else d) for name, d in dtypes.items()})
+    return pd.DataFrame(
+        {name: pd.Series(dtype="str" if "str" in d else d) for name, d in dtypes.items()}
+    )
 
 
 class ContractError(ValueError):

@@ -130,9 +130,7 @@ class Lake:
         """Several input tables; one never loaded comes back empty with its contract's types."""
         from data.contracts import CONTRACTS, empty_table
 
-        return {
-            t: self.read(t) if self.has_table(t) else empty_table(CONTRACTS[t]) for t in tables
-        }
+        return {t: self.read(t) if self.has_table(t) else empty_table(CONTRACTS[t]) for t in tables}
 
     def output_path(self, name: str, partition: str) -> Path:
         return self.root / OUTPUTS / name / f"{partition}.parquet"

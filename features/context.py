@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from data.reference import NACE_SECTIONS
@@ -25,7 +26,10 @@ def context_features(
         {
             "political_risk_class": rows["country"].map(risk_class).to_numpy(),
             "sector": rows["sector"].astype(SECTOR_DTYPE).to_numpy(),
-            "company_age_years": age_days.astype("float64") / 365.25,
+            # An unknown incorporation date gives NaT: missing, not int64-min days.
+            "company_age_years": np.where(
+                np.isnat(age_days), np.nan, age_days.astype("float64") / 365.25
+            ),
         },
         index=grid.index,
     )

@@ -400,6 +400,62 @@ def rollback(
 
 
 @app.command()
+def score(
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="As-of date (YYYY-MM-DD); default today.")
+    ] = "",
+    top: Annotated[int, typer.Option("--top", help="Riskiest buyers to list.")] = 10,
+    lake: LakeOption = SETTINGS.lake_dir,
+) -> None:
+    """Score every buyer with the champion: PD, grade, reason codes (lake output `scores/`)."""
+    import pandas as pd
+
+    from flows.score import score_flow
+    from models.registry import NoChampionError
+
+    date = _parse_date(as_of) or dt.date.today()
+    try:
+        path = score_flow(lake, date.isoformat(), SETTINGS.mlflow_uri)
+    except NoChampionError as exc:
+        console.print(f"[red]cannot score:[/red] {exc}")
+        raise typer.Exit(1) from None
+    scores = pd.read_parquet(path)
+    _print_score_summary(scores, top)
+    console.print(f"scores: {path}")
+
+
+def _print_score_summary(scores, top: int) -> None:
+    from models.master_scale import MASTER_SCALE
+
+    grades = Table(
+        title=f"{len(scores):,} buyers by grade (model v{scores['model_version'].iat[0]})"
+    )
+    for col in ("grade", "PD band", "buyers", "share", "mean PD"):
+        grades.add_column(col, justify="right")
+    bands = MASTER_SCALE.scale_frame().set_index("grade")
+    for grade, rows in scores.groupby("grade"):
+        band = bands.loc[grade]
+        grades.add_row(
+            str(grade),
+            "in default" if grade == MASTER_SCALE.default_grade
+            else f"{band['pd_lower']:.2%} – {band['pd_upper']:.2%}",
+            f"{len(rows):,}",
+            f"{len(rows) / len(scores):.1%}", f"{rows['pd'].mean():.2%}",
+        )  # fmt: skip
+    console.print(grades)
+    worst = scores.loc[scores["grade"] < 10].nlargest(top, "pd")
+    risky = Table(title=f"Top {len(worst)} PDs (not yet in default) and why")
+    for col in ("buyer", "PD", "grade", "reasons"):
+        risky.add_column(col, justify="right" if col in ("PD", "grade") else "left")
+    for r in worst.itertuples():
+        reasons = "; ".join(
+            t for t in (r.reason_1_text, r.reason_2_text, r.reason_3_text) if isinstance(t, str)
+        )
+        risky.add_row(str(r.buyer_id), f"{r.pd:.2%}", str(r.grade), reasons)
+    console.print(risky)
+
+
+@app.command()
 def demo(
     buyers: Annotated[
         int, typer.Option("--buyers", min=10, help="Buyers in the demo book.")
@@ -456,6 +512,8 @@ def demo(
         promote(force=None, tolerance=0.005)
     except typer.Exit:
         console.print("the current champion stays (see the gate's reasons above)")
+    console.rule(f"6. score every buyer with the champion as of {DEMO_END}")
+    score(as_of=DEMO_END, top=10, lake=lake)
     console.rule("results")
     console.print(
         f"Demo data: {demo_dir}  |  lake: {lake}  |  outputs: {lake / 'outputs'}\n"

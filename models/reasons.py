@@ -86,9 +86,7 @@ def _texts(name: str, values: pd.Series) -> np.ndarray:
     return out
 
 
-def reason_codes(
-    contributions: pd.DataFrame, values: pd.DataFrame, top: int = 3
-) -> pd.DataFrame:
+def reason_codes(contributions: pd.DataFrame, values: pd.DataFrame, top: int = 3) -> pd.DataFrame:
     """Top `top` PD-raising features per row: `reason_k` (name) and `reason_k_text`.
 
     `contributions` (rows x features, > 0 raises the PD) and `values` (the feature values,
@@ -103,8 +101,10 @@ def reason_codes(
     c = contributions.to_numpy(dtype="float64", na_value=0.0, copy=True)
     c[~(c > 0)] = -np.inf  # not a reason: zero, negative or missing
     if n_rows:
-        part = np.argpartition(-c, k - 1, axis=1)[:, :k] if k < n_features else np.tile(
-            np.arange(n_features), (n_rows, 1)
+        part = (
+            np.argpartition(-c, k - 1, axis=1)[:, :k]
+            if k < n_features
+            else np.tile(np.arange(n_features), (n_rows, 1))
         )
         part_values = np.take_along_axis(c, part, axis=1)
         order = np.argsort(-part_values, axis=1, kind="stable")

@@ -321,8 +321,7 @@ def validate(
 
     by_segment: dict[str, pd.DataFrame] = {}
     for name, values in (segments or {}).items():
-        values = np.asarray(values, dtype=object)
-        values = np.where(pd.isna(values), "missing", values).astype(str)
+        values = _segment_labels(values)
         table = calibration_table(y, p, values)
         table.index.name = name
         table.insert(
@@ -350,6 +349,18 @@ def validate(
 
 
 # --- formatting --------------------------------------------------------------------------
+def _segment_labels(values: np.ndarray | pd.Series) -> np.ndarray:
+    """Segment values as text: whole numbers without '.0', missing as 'missing'."""
+    series = pd.Series(np.asarray(values, dtype=object))
+    missing = series.isna().to_numpy()
+    numeric = pd.to_numeric(series, errors="coerce")
+    whole = numeric.notna().to_numpy() & np.isclose(numeric.fillna(0.5) % 1, 0)
+    text = series.astype(str).to_numpy(dtype=object)
+    text[whole] = numeric[whole].astype("int64").astype(str).to_numpy()
+    text[missing] = "missing"
+    return text.astype(str)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()

@@ -189,6 +189,16 @@ def test_buyers_not_yet_incorporated_are_left_out():
     assert sorted(frame.loc[frame["as_of_date"] == D("2019-01-02"), "buyer_id"]) == ["B1", "B2"]
 
 
+def test_unknown_incorporation_date_gives_a_missing_age_not_a_huge_one():
+    tables = _tables(INVOICES)
+    tables["buyers"].loc[1, "incorporation_date"] = pd.NaT
+    frame = build_snapshots(tables, [AS_OF]).set_index("buyer_id")
+    assert np.isnan(frame.loc["B2", "company_age_years"])
+    assert frame.loc["B1", "company_age_years"] == pytest.approx(
+        (AS_OF - D("2001-05-17")).days / 365.25
+    )
+
+
 def test_paydex_mapping_is_monotone_and_anchored():
     days = np.array([-60, -30, 0, 15, 30, 90, 120, 400, np.nan])
     idx = paydex(days)

@@ -1,0 +1,160 @@
+"""Benchmark on real data: the Polish companies bankruptcy set (UCI 365), forecasting year 1.
+
+Runs the project's own training code, `models.pd_model.fit_model`, for both model kinds
+(the LightGBM spec of `models/gbm.py` and the WoE scorecard, each with Platt calibration)
+under repeated stratified 5-fold cross-validation (3 x 5 by default) and prints the mean
+and spread of the out-of-fold AUC beside the published figures (Expert Systems 2024,
+doi 10.1111/exsy.13599, hold-out AUC: LightGBM 0.960, best ensemble 0.964).
+
+Protocol, fixed before looking at any test fold:
+- each outer training fold is split (stratified, seeded) into 'train' (80 %) and
+  'calibration' (20 %); the outer test fold is only predicted, never used to fit,
+  stop or calibrate;
+- inside 'train', LightGBM early-stops on AUC on a stratified random 20 % slice (the data
+  has no dates), then is refitted on the whole 'train' slice (`gbm.fit_gbm`);
+- features Attr1..Attr64 as given (missing values native), no monotone constraints (the
+  catalogue does not know these ratios), no resampling, no feature engineering.
+
+Hyper-parameters: the project's `DEFAULT_PARAMS` are tuned against memorising buyers in
+monthly snapshots (large leaves, shallow trees). This set is 7,027 independent statements
+with 271 bankruptcies, so `POLISH_PARAMS` overrides them with a fixed small-data setting:
+deeper trees (depth 6), small leaves (20 rows), a low learning rate (0.01, up to 5,000
+rounds, patience 300), feature subsampling 0.5 and an average of 3 members (bagging with
+different seeds and stopping slices). It was chosen once on 3 x 5 folds of a different
+seed split before this benchmark's folds were fixed (seed 2024) and is not tuned on them.
+
+    uv run python -m benchmarks.bench_polish
+    uv run python -m benchmarks.bench_polish --repeats 1    # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
+
+from data.arff import read_arff
+from models.pd_model import fit_model
+from models.validation import expected_calibration_error
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "polish_bankruptcy"
+PUBLISHED = {"LightGBM": 0.960, "XGBoost": 0.956, "CatBoost": 0.958, "best ensemble": 0.964}
+#: Fixed small-data LightGBM setting for this data set (see the module docstring).
+POLISH_PARAMS = {
+    "learning_rate": 0.01,
+    "num_leaves": 63,
+    "max_depth": 6,
+    "min_data_in_leaf": 20,
+    "lambda_l2": 0.0,
+    "feature_fraction": 0.5,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "num_boost_round": 5000,
+    "early_stopping_rounds": 300,
+    "n_models": 3,
+}
+CALIBRATION_SHARE = 0.2
+SEED = 2024
+
+
+def load(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The ARFF file as a frame with `label` (1 = bankrupt) and the attribute names."""
+    frame = read_arff(path)
+    label = frame.pop("class").astype("int8")
+    features = list(frame.columns)
+    frame["label"] = label
+    return frame, features
+
+
+def fold_frame(frame: pd.DataFrame, train_idx: np.ndarray, test_idx: np.ndarray, seed: int):
+    """Rows of one outer fold with the `split` column fit_model expects."""
+    y = frame["label"].to_numpy()
+    fit_idx, calib_idx = train_test_split(
+        train_idx, test_size=CALIBRATION_SHARE, stratify=y[train_idx], random_state=seed
+    )
+    split = pd.Series("excluded", index=frame.index, dtype="object")
+    split.iloc[fit_idx] = "train"
+    split.iloc[calib_idx] = "calibration"
+    split.iloc[test_idx] = "test"
+    return frame.assign(split=split)
+
+
+def run(
+    path: Path, repeats: int, folds: int, kinds: list[str], gbm_params: dict, seed: int = SEED
+) -> dict:
+    frame, features = load(path)
+    y = frame["label"].to_numpy()
+    print(
+        f"{path.name}: {len(frame):,} statements, {int(y.sum())} bankrupt "
+        f"({y.mean():.2%}), {len(features)} ratios, {int(frame[features].isna().sum().sum()):,} "
+        f"missing cells; {repeats} x {folds}-fold stratified CV (seed {seed})",
+        flush=True,
+    )
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    results: dict[str, dict[str, list[float]]] = {
+        k: {"auc": [], "brier": [], "ece": []} for k in kinds
+    }
+    started = time.perf_counter()
+    for number, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        data = fold_frame(frame, train_idx, test_idx, seed + number)
+        test = data.iloc[test_idx]
+        for kind in kinds:
+            model = fit_model(
+                kind,
+                data,
+                features=features,
+                params=gbm_params if kind == "lightgbm" else None,
+            )
+            pd_ = model.predict_pd(test)
+            y_test = test["label"].to_numpy()
+            results[kind]["auc"].append(roc_auc_score(y_test, pd_))
+            results[kind]["brier"].append(float(np.mean((pd_ - y_test) ** 2)))
+            results[kind]["ece"].append(expected_calibration_error(y_test, pd_))
+        print(
+            f"  fold {number + 1:2d}: "
+            + "  ".join(f"{k} AUC {results[k]['auc'][-1]:.4f}" for k in kinds),
+            flush=True,
+        )
+    print(f"({time.perf_counter() - started:.0f} s)")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DATA / "1year.arff")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--defaults", action="store_true", help="LightGBM with DEFAULT_PARAMS, no overrides"
+    )
+    args = parser.parse_args()
+    kinds = ["lightgbm", "scorecard"]
+    params = {} if args.defaults else POLISH_PARAMS
+    results = run(args.data, args.repeats, args.folds, kinds, params)
+    n = args.repeats * args.folds
+    print(f"\nOut-of-fold results over {n} test folds (mean ± sd):")
+    names = {"lightgbm": "LightGBM (models/gbm.py)", "scorecard": "WoE scorecard (baseline)"}
+    for kind in kinds:
+        r = {k: np.asarray(v) for k, v in results[kind].items()}
+        print(
+            f"  {names[kind]:27s} AUC {r['auc'].mean():.4f} ± {r['auc'].std(ddof=1):.4f}"
+            f"  (min {r['auc'].min():.3f}, max {r['auc'].max():.3f})"
+            f"  Brier {r['brier'].mean():.4f}  ECE {r['ece'].mean():.4f}"
+        )
+    print("Published (hold-out AUC, Expert Systems 2024):")
+    for name, auc in PUBLISHED.items():
+        print(f"  {name:27s} AUC {auc:.3f}")
+    best = float(np.mean(results["lightgbm"]["auc"]))
+    verdict = "reached" if best >= PUBLISHED["best ensemble"] else "not reached"
+    print(f"Target: best published ensemble 0.964 -> {verdict} (ours {best:.4f})")
+
+
+if __name__ == "__main__":
+    main()

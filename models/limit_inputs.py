@@ -1,0 +1,124 @@
+"""Inputs of the limit engine: one row per (policyholder, buyer) limit, point in time.
+
+Pure functions from lake tables to the `pairs` frame `models.limits.recommend_limits`
+reads. Everything is as known at the as-of date: statements filed by then, payments and
+events dated by then, the scores of that date and of the previous scoring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from data.reference import EVENT_TYPES
+from features.financial import latest_statements
+
+PAIR_KEY = ["policyholder_id", "buyer_id"]
+#: Actions after which the next increase waits (hysteresis).
+DECREASING_ACTIONS = ("decrease", "cancel")
+
+
+def paid_within_terms(
+    invoices: pd.DataFrame, as_of: pd.Timestamp, grace_days: int, months: int = 12
+) -> pd.Series:
+    """Amount each buyer paid within terms (due date + `grace_days`) in the last `months`.
+
+    The capacity basis of buyers that file no statements: what they demonstrably pay on
+    time is what they can carry.
+    """
+    paid = invoices["paid_date"]
+    start = as_of - pd.DateOffset(months=months)
+    on_time = paid.notna() & (paid <= invoices["due_date"] + pd.Timedelta(days=grace_days))
+    window = on_time & (paid > start) & (paid <= as_of)
+    return invoices.loc[window].groupby("buyer_id", sort=False)["amount"].sum()
+
+
+def last_event_dates(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per buyer, the latest date of each event type known at as-of (`last_<type>_date`)."""
+    known = events.loc[events["event_date"] <= as_of, ["buyer_id", "event_type", "event_date"]]
+    wide = known.pivot_table(
+        index="buyer_id", columns="event_type", values="event_date", aggfunc="max"
+    )
+    wide = wide.reindex(columns=sorted(EVENT_TYPES))
+    wide.columns = [f"last_{event}_date" for event in wide.columns]
+    return wide.astype("datetime64[ns]")
+
+
+def last_decrease_dates(history: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per pair, the latest earlier as-of date whose recommendation cut or cancelled the limit.
+
+    `history` holds earlier recommendations (policyholder_id, buyer_id, as_of_date,
+    proposed_action); a referred cut counts too, since the underwriter saw it.
+    """
+    columns = [*PAIR_KEY, "last_decrease_date"]
+    if history is None or history.empty:
+        return pd.DataFrame(columns=columns).astype({"last_decrease_date": "datetime64[ns]"})
+    earlier = history.loc[
+        (history["as_of_date"] < as_of) & history["proposed_action"].isin(DECREASING_ACTIONS)
+    ]
+    out = earlier.groupby(PAIR_KEY, sort=False)["as_of_date"].max().rename("last_decrease_date")
+    return out.reset_index().astype({"last_decrease_date": "datetime64[ns]"})
+
+
+def assemble_pairs(
+    as_of: pd.Timestamp | str,
+    tables: dict[str, pd.DataFrame],
+    scores: pd.DataFrame,
+    features: pd.DataFrame,
+    previous_scores: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
+    grace_days: int = 30,
+) -> pd.DataFrame:
+    """The engine's input: every limit with its policy, buyer, score and capacity inputs.
+
+    `tables`: the lake's limits, policies, buyers, financials, invoices and events.
+    `scores`: buyer_id, pd, grade of this as-of date; `features`: the snapshot of this date
+    (oldest_overdue_days, political_risk_class); `previous_scores`: the last earlier
+    scoring (for downgrades); `history`: earlier recommendations (for hysteresis).
+    Pairs whose buyer has no score keep a missing grade: the engine refers them.
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    pairs = tables["limits"][
+        [*PAIR_KEY, "limit_amount", "requested_amount", "exposure"]
+    ].sort_values(PAIR_KEY, kind="stable", ignore_index=True)
+    pairs.insert(0, "as_of_date", as_of)
+    policies = tables["policies"].set_index("policyholder_id")[
+        ["scheme", "indemnity_pct", "discretionary_limit"]
+    ]
+    pairs = pairs.join(policies, on="policyholder_id")
+    pairs = pairs.join(tables["buyers"].set_index("buyer_id")[["country"]], on="buyer_id")
+    pairs = pairs.join(
+        features.set_index("buyer_id")[["political_risk_class", "oldest_overdue_days"]],
+        on="buyer_id",
+    )
+    pairs = pairs.join(scores.set_index("buyer_id")[["pd", "grade"]], on="buyer_id")
+    previous = (
+        previous_scores.set_index("buyer_id")["grade"].rename("previous_grade")
+        if previous_scores is not None and len(previous_scores)
+        else pd.Series(dtype="Int64", name="previous_grade")
+    )
+    pairs = pairs.join(previous, on="buyer_id")
+    pairs["previous_grade"] = pairs["previous_grade"].astype("Int64")
+
+    buyers = pairs[["buyer_id"]].drop_duplicates().assign(as_of_date=as_of)
+    statements = latest_statements(buyers, tables["financials"])
+    statements.index = buyers["buyer_id"].to_numpy()
+    pairs = pairs.join(
+        statements[["equity", "revenue", "statement_age_months"]].rename(
+            columns={"revenue": "turnover"}
+        ),
+        on="buyer_id",
+    )
+    paid = paid_within_terms(tables["invoices"], as_of, grace_days)
+    pairs["paid_within_terms_12m"] = (
+        pairs["buyer_id"].map(paid).to_numpy(dtype="float64", na_value=np.nan)
+    )
+    pairs["paid_within_terms_12m"] = pairs["paid_within_terms_12m"].fillna(0.0)
+    pairs = pairs.join(last_event_dates(tables["events"], as_of), on="buyer_id")
+    for event in sorted(EVENT_TYPES):
+        column = f"last_{event}_date"
+        if column not in pairs:
+            pairs[column] = pd.Series(pd.NaT, index=pairs.index, dtype="datetime64[ns]")
+    decreases = last_decrease_dates(history, as_of)
+    pairs = pairs.merge(decreases, on=PAIR_KEY, how="left")
+    return pairs

@@ -1,0 +1,209 @@
+"""PD models end to end on a small generated book: fit, discrimination, monotonicity, pickling.
+
+One module-scoped training set (1,500 buyers x 48 months through the real generator,
+ingestion, features and time split) is shared by every test here to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score
+
+from features.catalogue import CATALOGUE, FEATURE_NAMES
+from models.master_scale import MASTER_SCALE
+from models.pd_model import PDModel, fit_model, stopping_slices
+from models.reasons import reason_codes
+from models.validation import validate
+
+END = dt.date(2026, 11, 30)
+UP = [n for n in FEATURE_NAMES if CATALOGUE[n].risk_direction == "up"]
+DOWN = [n for n in FEATURE_NAMES if CATALOGUE[n].risk_direction == "down"]
+
+
+@pytest.fixture(scope="module")
+def training_set(tmp_path_factory) -> pd.DataFrame:
+    from data.generator import GeneratorConfig, generate_portfolio, write_portfolio
+    from data.ingest import ingest_directory
+    from data.lake import Lake
+    from features.training import (
+        assign_split,
+        build_training_set,
+        latest_known_date,
+        monthly_as_of_dates,
+        plan_time_split,
+    )
+
+    root = tmp_path_factory.mktemp("book")
+    config = GeneratorConfig(n_buyers=1500, months=48, seed=11, annual_default_rate=0.05)
+    write_portfolio(generate_portfolio(config), root / "src", fmt="parquet")
+    ingest_directory(root / "src", Lake(root / "lake"), END)
+    tables = Lake(root / "lake").read_tables(
+        ["buyers", "financials", "invoices", "events", "country_risk"]
+    )
+    end = latest_known_date(tables)
+    start = tables["invoices"]["issue_date"].min() + pd.offsets.MonthEnd(0)
+    frame = build_training_set(tables, start, end, end)
+    frame["split"] = assign_split(frame, plan_time_split(monthly_as_of_dates(start, end), end))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def models(training_set) -> dict[str, PDModel]:
+    return {kind: fit_model(kind, training_set) for kind in ("scorecard", "lightgbm")}
+
+
+@pytest.fixture(scope="module")
+def test_rows(training_set) -> pd.DataFrame:
+    return training_set.loc[training_set["split"] == "test"]
+
+
+@pytest.mark.parametrize("kind", ["scorecard", "lightgbm"])
+def test_out_of_time_auc_is_clearly_better_than_chance(models, test_rows, kind) -> None:
+    pd_ = models[kind].predict_pd(test_rows)
+    y = test_rows["label"].to_numpy(dtype=int)
+    assert roc_auc_score(y, pd_) > 0.65
+    assert pd_.min() >= MASTER_SCALE.pd_floor and pd_.max() < 1
+    # calibrated on a later period: the PD level is within a factor 2 of the default rate
+    assert 0.5 < pd_.mean() / y.mean() < 2
+    report = validate(y, pd_)
+    assert report.overall_traffic_light in ("green", "yellow", "red")
+
+
+@pytest.mark.parametrize("kind", ["scorecard", "lightgbm"])
+def test_predicts_on_frames_with_extra_or_reordered_columns(models, test_rows, kind) -> None:
+    model = models[kind]
+    base = model.predict_pd(test_rows)
+    shuffled = test_rows[list(reversed(test_rows.columns))].assign(extra=1.0)
+    assert np.array_equal(model.predict_pd(shuffled), base)
+    with pytest.raises(KeyError, match="dbt_12m"):
+        model.predict_pd(test_rows.drop(columns="dbt_12m"))
+
+
+@pytest.mark.parametrize("kind", ["scorecard", "lightgbm"])
+def test_pickle_round_trip_predicts_the_same(models, test_rows, kind) -> None:
+    clone = pickle.loads(pickle.dumps(models[kind]))
+    assert np.array_equal(clone.predict_pd(test_rows), models[kind].predict_pd(test_rows))
+    pd.testing.assert_frame_equal(
+        clone.contributions(test_rows.head(50)), models[kind].contributions(test_rows.head(50))
+    )
+
+
+def test_fitting_is_deterministic(training_set, models, test_rows) -> None:
+    again = fit_model("lightgbm", training_set)
+    assert np.array_equal(again.predict_pd(test_rows), models["lightgbm"].predict_pd(test_rows))
+
+
+def test_lightgbm_contributions_add_up_to_the_raw_score(models, test_rows) -> None:
+    model = models["lightgbm"]
+    rows = test_rows.head(200)
+    contrib = model.contributions(rows)
+    assert list(contrib.columns) == model.feature_names
+    assert contrib.index.equals(rows.index)
+    bias = model.raw_score(rows) - contrib.sum(axis=1).to_numpy()
+    assert np.allclose(bias, bias[0], atol=1e-6)  # the expected value, the same for every row
+
+
+def test_scorecard_contributions_add_up_to_the_log_odds(models, test_rows) -> None:
+    model = models["scorecard"]
+    rows = test_rows.head(200)
+    contrib = model.contributions(rows)
+    total = model.scorecard.intercept + contrib.sum(axis=1).to_numpy()
+    assert np.allclose(total, model.raw_score(rows))
+    table = model.scorecard_table()
+    assert {"feature", "bin", "woe", "coefficient", "points"} <= set(table.columns)
+    assert set(table["feature"]) == set(model.scorecard.selected)
+
+
+def _bump(rows: pd.DataFrame, feature: str, low: float, high: float) -> tuple:
+    a, b = rows.copy(), rows.copy()
+    a[feature], b[feature] = low, high
+    return a, b
+
+
+@pytest.mark.parametrize("kind", ["scorecard", "lightgbm"])
+def test_monotone_on_a_grid_of_rows(models, test_rows, kind) -> None:
+    """Raising a risk-raising feature (all else equal) never lowers the PD; and vice versa."""
+    model = models[kind]
+    rows = test_rows.sample(100, random_state=0)
+    for feature in UP + DOWN:
+        values = test_rows[feature].dropna()
+        grid = np.unique(np.quantile(values, np.linspace(0, 1, 9))) if len(values) else []
+        pds = []
+        for value in grid:
+            pds.append(model.predict_pd(rows.assign(**{feature: value})))
+        if len(pds) < 2:
+            continue
+        steps = np.diff(np.vstack(pds), axis=0)
+        sign = 1 if feature in UP else -1
+        assert (sign * steps >= -1e-12).all(), feature
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_lightgbm_monotone_property(models, test_rows, data) -> None:
+    model = models["lightgbm"]
+    row = test_rows.iloc[[data.draw(st.integers(0, len(test_rows) - 1))]]
+    feature = data.draw(st.sampled_from(UP + DOWN))
+    values = data.draw(
+        st.lists(st.floats(-1e4, 1e6, allow_nan=False), min_size=2, max_size=2, unique=True)
+    )
+    low, high = sorted(values)
+    a, b = _bump(row, feature, low, high)
+    pd_low, pd_high = model.predict_pd(a)[0], model.predict_pd(b)[0]
+    if feature in UP:
+        assert pd_high >= pd_low
+    else:
+        assert pd_high <= pd_low
+
+
+def test_reason_codes_for_a_scored_portfolio(models, test_rows) -> None:
+    model = models["lightgbm"]
+    rows = test_rows.head(300)
+    contrib = model.contributions(rows)
+    reasons = reason_codes(contrib, rows, top=3)
+    assert reasons.index.equals(rows.index)
+    first = reasons["reason_1"].dropna()
+    assert len(first) > 0
+    for idx, name in first.items():
+        assert contrib.loc[idx, name] == contrib.loc[idx].max() > 0
+
+
+def test_stopping_slice_is_late_and_buyer_disjoint(training_set) -> None:
+    train = training_set.loc[training_set["split"] == "train"]
+    y = train["label"].to_numpy(dtype=int)
+    pairs = stopping_slices(train, y, 0.2, seed=42)
+    assert len(pairs) == 5  # a small book: too few defaults for one slice, so 5 CV folds
+    for fit_rows, stop_rows in pairs:
+        assert stop_rows.any() and fit_rows.any()
+        assert not (fit_rows & stop_rows).any()
+        assert train.loc[stop_rows, "as_of_date"].min() > train["as_of_date"].min()
+        stop_buyers = set(train.loc[stop_rows, "buyer_id"])
+        assert stop_buyers.isdisjoint(set(train.loc[fit_rows, "buyer_id"]))
+    held = [set(train.loc[stop, "buyer_id"]) for _, stop in pairs]
+    assert all(a.isdisjoint(b) for i, a in enumerate(held) for b in held[i + 1 :])
+
+
+def test_one_stopping_slice_when_it_holds_enough_defaults(training_set) -> None:
+    train = training_set.loc[training_set["split"] == "train"]
+    y = train["label"].to_numpy(dtype=int)
+    pairs = stopping_slices(train, y, 0.2, seed=42, min_defaults=1)
+    assert len(pairs) == 1
+
+
+def test_fit_model_rejects_unknown_kind_and_missing_slices(training_set) -> None:
+    with pytest.raises(ValueError, match="unknown model kind"):
+        fit_model("random_forest", training_set)
+    no_calibration = training_set.assign(
+        split=training_set["split"].astype(str).replace("calibration", "excluded")
+    )
+    with pytest.raises(ValueError, match="calibration"):
+        fit_model("scorecard", no_calibration)
