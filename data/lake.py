@@ -144,8 +144,21 @@ class Lake:
         atomic_write_parquet(frame, path)
         return path
 
-    def read_output(self, name: str, partition: str) -> pd.DataFrame:
-        return pq.read_table(self.output_path(name, partition)).to_pandas()
+    def read_output(
+        self, name: str, partition: str, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        return pq.read_table(self.output_path(name, partition), columns=columns).to_pandas()
+
+    def output_partitions(self, name: str) -> list[str]:
+        """Partitions (e.g. as-of dates) published for an output, in sorted order."""
+        folder = self.root / OUTPUTS / name
+        return sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
+
+    def write_output_text(self, name: str, filename: str, text: str) -> Path:
+        """A companion file of an output (CSV, HTML report), replaced atomically."""
+        path = self.root / OUTPUTS / name / filename
+        atomic_write_text(path, text)
+        return path
 
     def new_part_path(self, table: str, load_date: str, load_id: str) -> Path:
         return (

@@ -68,8 +68,6 @@ def statement_ratios(financials: pd.DataFrame) -> pd.DataFrame:
             "buyer_id": f["buyer_id"],
             "period_end": f["period_end"],
             "filing_date": f["filing_date"],
-            "equity": equity,  # kept for the limit engine's capacity, not model features
-            "revenue": revenue,
             "current_ratio": _ratio(ca, cl),
             "quick_ratio": _ratio(ca - f["inventory"].fillna(0), cl),
             "cash_ratio": _ratio(f["cash"], cl),
@@ -137,12 +135,8 @@ def effective_statements(ratios: pd.DataFrame) -> pd.DataFrame:
     return s[s["period_end"] >= newest_so_far]
 
 
-def latest_statements(grid: pd.DataFrame, financials: pd.DataFrame) -> pd.DataFrame:
-    """For each (buyer_id, as_of_date) of `grid`, the latest statement filed by then.
-
-    Ratios and the statement's own amounts, aligned to `grid`'s index, plus
-    `statement_age_months` and `no_statement`.
-    """
+def financial_features(grid: pd.DataFrame, financials: pd.DataFrame) -> pd.DataFrame:
+    """For each (buyer_id, as_of_date) of `grid`, the features of the latest statement filed by then."""
     ratios = statement_ratios(financials)
     known = effective_statements(ratios).sort_values("filing_date", kind="stable")
     known = known.astype({"buyer_id": "str", "filing_date": "datetime64[ns]"})
@@ -165,9 +159,4 @@ def latest_statements(grid: pd.DataFrame, financials: pd.DataFrame) -> pd.DataFr
     age_days = (merged["as_of_date"] - merged["period_end"]).dt.days
     merged["statement_age_months"] = age_days / DAYS_PER_MONTH
     merged["no_statement"] = merged["period_end"].isna().astype("float64")
-    return merged
-
-
-def financial_features(grid: pd.DataFrame, financials: pd.DataFrame) -> pd.DataFrame:
-    """For each (buyer_id, as_of_date) of `grid`, the features of the latest statement filed by then."""
-    return latest_statements(grid, financials)[FINANCIAL_FEATURES].astype("float64")
+    return merged[FINANCIAL_FEATURES].astype("float64")

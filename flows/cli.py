@@ -35,7 +35,8 @@ LakeOption = Annotated[
 
 
 def _parse_date(value: str | None) -> dt.date | None:
-    if value is None:
+    """The date given on the command line; None when the option was left empty."""
+    if not value:
         return None
     try:
         return dt.date.fromisoformat(value)
@@ -456,6 +457,174 @@ def _print_score_summary(scores, top: int) -> None:
 
 
 @app.command()
+def recommend(
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="As-of date (YYYY-MM-DD); default today.")
+    ] = "",
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Limit policy file (default config/limit_policy.yaml)."),
+    ] = None,
+    lake: LakeOption = SETTINGS.lake_dir,
+) -> None:
+    """Recommend an action for every credit limit (increase, decrease, maintain, cancel,
+    refer) from the champion's scores and the limit policy; publish table, CSV and report."""
+    from flows.limits import limits_flow
+    from models.limit_policy import POLICY_PATH, PolicyError
+    from models.registry import NoChampionError
+
+    date = _parse_date(as_of) or dt.date.today()
+    try:
+        result = limits_flow(
+            lake, date.isoformat(), SETTINGS.mlflow_uri, SETTINGS.mlflow_artifacts,
+            policy or POLICY_PATH,
+        )  # fmt: skip
+    except (NoChampionError, PolicyError) as exc:
+        console.print(f"[red]cannot recommend:[/red] {exc}")
+        raise typer.Exit(1) from None
+    _print_action_summary(result.summary, result.model_version, result.policy_version)
+    console.print(f"report: {result.html}\ntable:  {result.parquet}\nCSV:    {result.csv}")
+
+
+def _money(value: float) -> str:
+    """Compact EUR amount for tables whose title says EUR: '8.6 M', '350 k'."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.1f} M"
+    return f"{value / 1e3:,.0f} k"
+
+
+def _print_action_summary(summary, model_version: str, policy_version: str) -> None:
+    table = Table(
+        title=f"Limit recommendations, EUR (model v{model_version}, policy {policy_version})"
+    )
+    for col in ("action", "pairs", "buyers", "cover before", "cover after", "change",
+                "EL before", "EL after", "to a human"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "action" else "right")
+    for action, r in summary.iterrows():
+        table.add_row(
+            str(action), f"{int(r['pairs']):,}", f"{int(r['buyers']):,}",
+            _money(r["limit_before"]), _money(r["limit_after"]), _money(r["change"]),
+            _money(r["expected_loss_before"]), _money(r["expected_loss_after"]),
+            f"{int(r['human_required']):,}",
+            end_section=action == "maintain",
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def recommendations(
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="As-of date (YYYY-MM-DD); default the latest.")
+    ] = "",
+    action: Annotated[
+        str | None,
+        typer.Option(
+            "--action", help="Only this action: increase, decrease, maintain, cancel, refer."
+        ),
+    ] = None,
+    buyer: Annotated[str | None, typer.Option("--buyer", help="Only this buyer_id.")] = None,
+    top: Annotated[int, typer.Option("--top", help="Rows to show, by review priority.")] = 20,
+    lake: LakeOption = SETTINGS.lake_dir,
+) -> None:
+    """Show published limit recommendations, most urgent first (review-queue order)."""
+    from data.lake import Lake
+    from models.limit_policy import ACTIONS
+
+    lk = Lake(lake)
+    dates = lk.output_partitions("recommendations")
+    if not dates:
+        console.print("[red]no recommendations published yet:[/red] run `solvency recommend`")
+        raise typer.Exit(1)
+    date = (_parse_date(as_of) or dt.date.fromisoformat(dates[-1])).isoformat()
+    if date not in dates:
+        console.print(
+            f"[red]no recommendations for {date}[/red]; published: {', '.join(dates[-10:])}"
+        )
+        raise typer.Exit(1)
+    if action is not None and action not in ACTIONS:
+        raise typer.BadParameter(
+            f"'{action}' is not one of {', '.join(ACTIONS)}", param_hint="--action"
+        )
+    recs = lk.read_output("recommendations", date)
+    if action:
+        recs = recs.loc[recs["action"] == action]
+    if buyer:
+        recs = recs.loc[recs["buyer_id"] == buyer]
+    shown = recs.sort_values("priority").head(top)
+    table = Table(title=f"{len(shown)} of {len(recs):,} recommendations as of {date} (EUR)")
+    for col in ("#", "policyholder", "buyer", "grade", "action", "limit", "recommended",
+                "reasons", "explanation"):  # fmt: skip
+        table.add_column(
+            col, justify="right" if col in ("#", "grade", "limit", "recommended") else "left"
+        )
+    for r in shown.itertuples():
+        previous = "" if pd_isna(r.previous_grade) else f"{r.previous_grade}→"
+        table.add_row(
+            str(r.priority), r.policyholder_id, r.buyer_id,
+            "–" if pd_isna(r.grade) else f"{previous}{r.grade}",
+            r.action if r.action == r.proposed_action else f"{r.action} ({r.proposed_action})",
+            _money(r.limit_amount), _money(r.recommended_amount),
+            r.reason_codes.replace("|", " "), r.explanation,
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"report: {lk.root / 'outputs' / 'recommendations' / (date + '.html')}")
+
+
+def pd_isna(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
+@app.command("backtest-limits")
+def backtest_limits(
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Limit policy file (default config/limit_policy.yaml)."),
+    ] = None,
+    lake: LakeOption = SETTINGS.lake_dir,
+) -> None:
+    """Decision value of the limit policy on the out-of-time months: cover avoided on buyers
+    that default within 12 months vs cover retained on the others, for a few settings."""
+    from flows.limits import limit_backtest_flow
+    from models.limit_policy import POLICY_PATH, PolicyError
+    from models.registry import NoChampionError
+
+    try:
+        summary = limit_backtest_flow(
+            lake, SETTINGS.mlflow_uri, SETTINGS.mlflow_artifacts, policy or POLICY_PATH
+        )
+    except (NoChampionError, PolicyError, RuntimeError) as exc:
+        console.print(f"[red]cannot backtest:[/red] {exc}")
+        raise typer.Exit(1) from None
+    _print_backtest(summary)
+
+
+def _print_backtest(summary) -> None:
+    first = summary.iloc[0]
+    table = Table(
+        title=f"Limit policy backtest, {int(first['dates'])} out-of-time months, "
+        f"model v{first['model_version']} (vs limits unchanged; EUR)"
+    )
+    for col in ("policy", "version", "defaulter cover", "avoided", "performing cover",
+                "retained", "increases granted", "increases to defaulters"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("policy", "version") else "right")
+    for name, r in summary.iterrows():
+        table.add_row(
+            str(name), str(r["policy_version"]), _money(r["defaulter_cover"]),
+            f"{r['avoided_share']:.1%}", _money(r["performing_cover"]),
+            f"{r['retained_share']:.1%}", _money(r["increases_granted"]),
+            _money(r["increases_to_defaulters"]),
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        "avoided = share of the cover on buyers defaulting within 12 months removed by cuts and "
+        "cancellations; retained = share of the cover on the other buyers kept. Same limit book "
+        "at every date; referred proposals count as accepted; buyers already in default apart."
+    )
+
+
+@app.command()
 def demo(
     buyers: Annotated[
         int, typer.Option("--buyers", min=10, help="Buyers in the demo book.")
@@ -514,8 +683,11 @@ def demo(
         console.print("the current champion stays (see the gate's reasons above)")
     console.rule(f"6. score every buyer with the champion as of {DEMO_END}")
     score(as_of=DEMO_END, top=10, lake=lake)
+    console.rule(f"7. credit-limit recommendations as of {DEMO_END}")
+    recommend(as_of=DEMO_END, policy=None, lake=lake)
     console.rule("results")
     console.print(
+        f"Limit recommendations report: {lake / 'outputs' / 'recommendations' / (DEMO_END + '.html')}\n"
         f"Demo data: {demo_dir}  |  lake: {lake}  |  outputs: {lake / 'outputs'}\n"
         f"MLflow: {SETTINGS.mlflow_uri} (`uv run mlflow ui --backend-store-uri {SETTINGS.mlflow_uri}`)\n"
         "Quarantined rows: `solvency quarantine`. Re-running the demo is idempotent: the same "

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from data.reference import EVENT_TYPES
-from features.financial import latest_statements
+from features.financial import DAYS_PER_MONTH
 
 PAIR_KEY = ["policyholder_id", "buyer_id"]
 #: Actions after which the next increase waits (hysteresis).
@@ -31,6 +31,27 @@ def paid_within_terms(
     on_time = paid.notna() & (paid <= invoices["due_date"] + pd.Timedelta(days=grace_days))
     window = on_time & (paid > start) & (paid <= as_of)
     return invoices.loc[window].groupby("buyer_id", sort=False)["amount"].sum()
+
+
+def latest_statement_amounts(financials: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per buyer, equity and turnover of the newest period filed by as-of, and its age.
+
+    The same statement the features use (a late-filed older period never replaces a newer
+    one), picked directly: the capacity rule needs no ratios.
+    """
+    known = financials.loc[
+        financials["filing_date"] <= as_of, ["buyer_id", "period_end", "equity", "revenue"]
+    ]
+    latest = known.sort_values("period_end", kind="stable").drop_duplicates("buyer_id", keep="last")
+    age = (as_of - latest["period_end"]).dt.days / DAYS_PER_MONTH
+    return pd.DataFrame(
+        {
+            "equity": latest["equity"].to_numpy(dtype="float64", na_value=np.nan),
+            "turnover": latest["revenue"].to_numpy(dtype="float64", na_value=np.nan),
+            "statement_age_months": age.to_numpy(dtype="float64"),
+        },
+        index=pd.Index(latest["buyer_id"], name="buyer_id"),
+    )
 
 
 def last_event_dates(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -81,7 +102,7 @@ def assemble_pairs(
     pairs = tables["limits"][
         [*PAIR_KEY, "limit_amount", "requested_amount", "exposure"]
     ].sort_values(PAIR_KEY, kind="stable", ignore_index=True)
-    pairs.insert(0, "as_of_date", as_of)
+    pairs.insert(0, "as_of_date", pd.Series(as_of, index=pairs.index, dtype="datetime64[ns]"))
     policies = tables["policies"].set_index("policyholder_id")[
         ["scheme", "indemnity_pct", "discretionary_limit"]
     ]
@@ -100,15 +121,7 @@ def assemble_pairs(
     pairs = pairs.join(previous, on="buyer_id")
     pairs["previous_grade"] = pairs["previous_grade"].astype("Int64")
 
-    buyers = pairs[["buyer_id"]].drop_duplicates().assign(as_of_date=as_of)
-    statements = latest_statements(buyers, tables["financials"])
-    statements.index = buyers["buyer_id"].to_numpy()
-    pairs = pairs.join(
-        statements[["equity", "revenue", "statement_age_months"]].rename(
-            columns={"revenue": "turnover"}
-        ),
-        on="buyer_id",
-    )
+    pairs = pairs.join(latest_statement_amounts(tables["financials"], as_of), on="buyer_id")
     paid = paid_within_terms(tables["invoices"], as_of, grace_days)
     pairs["paid_within_terms_12m"] = (
         pairs["buyer_id"].map(paid).to_numpy(dtype="float64", na_value=np.nan)

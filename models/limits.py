@@ -116,6 +116,7 @@ REASONS: tuple[Reason, ...] = (
     Reason("CAPACITY_FROM_PAYMENTS", "capacity from payment history (no usable statement)"),
     Reason("REQUEST_GRANTED", "request granted in full"),
     Reason("REQUEST_PARTIAL", "request granted in part (capacity)"),
+    Reason("REQUEST_DECLINED_WARNING", "request declined: downgrade or overdue invoices"),
     Reason("REQUEST_DECLINED_GRADE", "request declined: grade too weak"),
     Reason("REQUEST_DECLINED_CAPACITY", "request declined: no capacity left"),
     Reason("REQUEST_DECLINED_RECENT_DECREASE", "request declined: recent decrease"),
@@ -143,6 +144,12 @@ def _by_grade(table: dict[int, float], grade: np.ndarray) -> np.ndarray:
     return lookup[np.clip(grade, 0, MASTER_SCALE.default_grade)]
 
 
+def _grades(pairs: pd.DataFrame) -> np.ndarray:
+    """Grades as int64, 0 where the buyer has no score (0 has no capacity multiple)."""
+    grade = pairs["grade"].to_numpy(dtype="float64", na_value=np.nan)
+    return np.where(np.isnan(grade), 0, grade).astype("int64")
+
+
 def _per_buyer_sum(codes: np.ndarray, values: np.ndarray, n_buyers: int) -> np.ndarray:
     """Sum of `values` over each row's buyer, broadcast back to the rows."""
     return np.bincount(codes, weights=values, minlength=n_buyers)[codes]
@@ -156,7 +163,7 @@ def buyer_capacity(pairs: pd.DataFrame, policy: LimitPolicy) -> tuple[np.ndarray
     within terms x payment multiple. Then the country cap of its political-risk class.
     """
     cap = policy.capacity
-    grade = pairs["grade"].to_numpy(dtype="int64")
+    grade = _grades(pairs)
     equity = pairs["equity"].to_numpy(dtype="float64", na_value=np.nan)
     turnover = pairs["turnover"].to_numpy(dtype="float64", na_value=np.nan)
     age = pairs["statement_age_months"].to_numpy(dtype="float64", na_value=np.nan)
@@ -193,7 +200,7 @@ def recommend_limits(pairs: pd.DataFrame, policy: LimitPolicy, model_version: st
     n = len(pairs)
     as_of = pairs["as_of_date"]
     unscored = pairs["grade"].isna().to_numpy()
-    grade = pairs["grade"].to_numpy(dtype="float64", na_value=0).astype("int64")
+    grade = _grades(pairs)
     previous = pairs["previous_grade"].to_numpy(dtype="float64", na_value=np.nan)
     limit = pairs["limit_amount"].to_numpy(dtype="float64")
     requested = pairs["requested_amount"].to_numpy(dtype="float64", na_value=np.nan)
@@ -245,17 +252,17 @@ def recommend_limits(pairs: pd.DataFrame, policy: LimitPolicy, model_version: st
     recent_decrease = _date_within(
         pairs["last_decrease_date"], as_of, policy.hysteresis.no_increase_after_decrease_days
     )
-    asked = np.where(pending, requested - limit, 0.0)
+    weak = grade > policy.increase.max_grade
+    # Warning signs block any increase, also where the limit is 0 and nothing can be cut.
+    warned = downgrade | overdue
+    considered = pending & ~cancel & ~cut & ~warned
+    eligible = considered & ~weak & ~recent_decrease
+    # The free capacity is shared among the eligible requests only, pro rata to what each asks.
+    asked = np.where(eligible, requested - limit, 0.0)
     headroom = np.maximum(capacity - aggregate, 0.0)
     asked_by_buyer = _per_buyer_sum(buyer_codes, asked, len(buyers))
-    room = np.where(
-        asked_by_buyer > 0,
-        headroom * np.divide(asked, asked_by_buyer, out=np.zeros(n), where=asked_by_buyer > 0),
-        0.0,
-    )
-    weak = grade > policy.increase.max_grade
-    considered = pending & ~cancel & ~cut
-    grant = considered & ~weak & ~recent_decrease & (room > 0)
+    room = headroom * np.divide(asked, asked_by_buyer, out=np.zeros(n), where=asked_by_buyer > 0)
+    grant = eligible & (room > 0)
     granted = np.where(grant, limit + np.minimum(asked, room), limit)
 
     recommended = np.where(cancel, 0.0, np.where(cut, target, granted))
@@ -298,7 +305,9 @@ def recommend_limits(pairs: pd.DataFrame, policy: LimitPolicy, model_version: st
         (proposed == "increase") | (proposed == "decrease") | ((proposed == "cancel") & ~severe)
     )
     action = np.where(above, "refer", proposed)
-    # Buyers without a score: nothing is decided automatically.
+    # Buyers without a score: nothing is decided automatically, except on a cancelling
+    # event (a fact, not a score).
+    unscored = unscored & ~severe
     recommended = np.where(unscored, limit, recommended)
     proposed = np.where(unscored, "maintain", proposed)
     action = np.where(unscored, "refer", action)
@@ -314,6 +323,7 @@ def recommend_limits(pairs: pd.DataFrame, policy: LimitPolicy, model_version: st
     full = granted >= requested
     flag("REQUEST_GRANTED", acted_up & full)
     flag("REQUEST_PARTIAL", acted_up & ~full)
+    flag("REQUEST_DECLINED_WARNING", pending & ~cancel & ~cut & warned & ~xol)
     flag("REQUEST_DECLINED_GRADE", considered & weak & ~xol)
     flag("REQUEST_DECLINED_RECENT_DECREASE", considered & ~weak & recent_decrease & ~xol)
     flag("REQUEST_DECLINED_CAPACITY", considered & ~weak & ~recent_decrease & ~grant & ~xol)
@@ -327,12 +337,12 @@ def recommend_limits(pairs: pd.DataFrame, policy: LimitPolicy, model_version: st
     out = pd.DataFrame(
         {
             "as_of_date": pairs["as_of_date"].to_numpy(),
-            "policyholder_id": pairs["policyholder_id"].to_numpy(),
-            "buyer_id": pairs["buyer_id"].to_numpy(),
-            "scheme": pairs["scheme"].to_numpy(),
-            "country": pairs["country"].to_numpy(),
+            "policyholder_id": pairs["policyholder_id"].array,
+            "buyer_id": pairs["buyer_id"].array,
+            "scheme": pairs["scheme"].array,
+            "country": pairs["country"].array,
             "political_risk_class": pairs["political_risk_class"].to_numpy(),
-            "grade": pairs["grade"].astype("Int64").to_numpy(),
+            "grade": pairs["grade"].astype("Int64").array,
             "previous_grade": pd.array(previous, dtype="Float64").astype("Int64"),
             "pd": pairs["pd"].to_numpy(dtype="float64"),
             "limit_amount": limit,
@@ -420,7 +430,10 @@ def _reason_texts(bits: np.ndarray) -> np.ndarray:
 def money_text(amounts: np.ndarray) -> pa.Array:
     """'EUR 350k' / 'EUR 1.2M' for each amount, as an Arrow string array (vectorised)."""
     x = np.asarray(amounts, dtype="float64")
-    thousands = pc.cast(pa.array(np.round(x / 1e3).astype("int64")), pa.string())
+    # below EUR 10k one decimal ('EUR 2.5k'), so small amounts never read as 'EUR 0k'
+    thousands = pc.cast(
+        pa.array(np.where(x < 9_950, np.round(x / 100) / 10, np.round(x / 1e3))), pa.string()
+    )
     millions = pc.cast(pa.array(np.round(x / 1e5) / 10), pa.string())
     big = pa.array(x >= 999_500)
     body = pc.if_else(
@@ -432,20 +445,19 @@ def money_text(amounts: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise("EUR ", body, "")
 
 
-def explanations(recs: pd.DataFrame, bits: np.ndarray) -> np.ndarray:
+def explanations(recs: pd.DataFrame, bits: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """One line per row: 'Decrease EUR 200k -> EUR 100k (grade 4 -> 7): <reasons>'."""
-    verbs = pa.array(pd.Series(recs["action"]).map(_VERB).to_numpy(dtype=object))
-    grade = pc.cast(pa.array(recs["grade"].to_numpy()), pa.string())
-    previous = pc.cast(
-        pa.array(
-            recs["previous_grade"].to_numpy(dtype="float64", na_value=np.nan), from_pandas=True
-        ).cast(pa.int64(), safe=False),
-        pa.string(),
-    )
+    verbs = pa.array(pd.Series(recs["action"]).map(_VERB).to_numpy(dtype=object), pa.string())
+    grade = pc.cast(pa.array(recs["grade"].astype("Int64")), pa.string())
+    previous = pc.cast(pa.array(recs["previous_grade"].astype("Int64")), pa.string())
     grade_text = pc.if_else(
-        pc.is_null(previous),
-        pc.binary_join_element_wise("grade ", grade, ""),
-        pc.binary_join_element_wise("grade ", previous, " -> ", grade, ""),
+        pc.is_null(grade),
+        pa.scalar("no grade"),
+        pc.if_else(
+            pc.is_null(previous),
+            pc.binary_join_element_wise("grade ", grade, ""),
+            pc.binary_join_element_wise("grade ", previous, " -> ", grade, ""),
+        ),
     )
     line = pc.binary_join_element_wise(
         verbs,
@@ -456,7 +468,7 @@ def explanations(recs: pd.DataFrame, bits: np.ndarray) -> np.ndarray:
         " (",
         grade_text,
         "): ",
-        pa.array(_reason_texts(bits)),
+        pa.array(_reason_texts(bits), pa.string()),
         "",
     )
-    return np.asarray(line.to_pylist(), dtype=object)
+    return line.to_pandas().array  # stays Arrow-backed text: no Python object per row

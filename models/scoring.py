@@ -44,9 +44,11 @@ def score_buyers(
         index=features.index,
     )
     wanted = scored if explain is None else (scored & np.asarray(explain, dtype=bool))
-    reasons = reason_codes(
-        model.contributions(features.loc[wanted]),
-        features.loc[wanted, model.feature_names],
-        top=top_reasons,
+    values = features.loc[wanted, model.feature_names]
+    contributions = (
+        model.contributions(values)
+        if wanted.any()  # LightGBM cannot explain zero rows
+        else pd.DataFrame(0.0, index=values.index, columns=model.feature_names)
     )
+    reasons = reason_codes(contributions, values, top=top_reasons)
     return out.join(reasons).reset_index(drop=True)

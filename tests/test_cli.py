@@ -24,6 +24,13 @@ COMMANDS = [
     "features",
     "training-set",
     "catalogue",
+    "train",
+    "promote",
+    "rollback",
+    "score",
+    "recommend",
+    "recommendations",
+    "backtest-limits",
 ]
 
 
@@ -108,6 +115,21 @@ def test_demo_generates_ingests_and_is_idempotent(tmp_path):
     assert "Out-of-time validation" in first.stdout and "champion is now version 1" in first.stdout
     # the second run trains again: version 2 is registered and goes through the gate
     assert "v2" in second.stdout
+    scores = pd.read_parquet(lake_dir / "outputs" / "scores" / "2026-11-30.parquet")
+    assert len(scores) == rows["buyers"] and scores["grade"].between(1, 10).all()
+    recs_dir = lake_dir / "outputs" / "recommendations"
+    recs = pd.read_parquet(recs_dir / "2026-11-30.parquet")
+    # one recommendation per limit, replaced (not appended) by the second run
+    assert len(recs) == rows["limits"] == len(pd.read_csv(recs_dir / "2026-11-30.csv"))
+    assert recs[["policyholder_id", "buyer_id"]].duplicated().sum() == 0
+    assert "Limit recommendations, EUR" in second.stdout
+    assert str(recs_dir / "2026-11-30.html") in second.stdout.replace("\n", "")
+    assert "data:image/png;base64," in (recs_dir / "2026-11-30.html").read_text()
+    view = runner.invoke(
+        app, ["recommendations", "--lake", str(lake_dir), "--action", "cancel", "--top", "5"]
+    )
+    assert view.exit_code == 0, view.output
+    assert "cancel" in view.output
     _run_validation_notebook(env)
     status = runner.invoke(app, ["status", "--lake", str(lake_dir)])
     assert "invoices" in status.output
