@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold
 
 from data.arff import read_arff
 from models.pd_model import fit_model
@@ -58,7 +58,6 @@ POLISH_PARAMS = {
     "early_stopping_rounds": 300,
     "n_models": 3,
 }
-CALIBRATION_SHARE = 0.2
 SEED = 2024
 
 
@@ -71,15 +70,11 @@ def load(path: Path) -> tuple[pd.DataFrame, list[str]]:
     return frame, features
 
 
-def fold_frame(frame: pd.DataFrame, train_idx: np.ndarray, test_idx: np.ndarray, seed: int):
-    """Rows of one outer fold with the `split` column fit_model expects."""
-    y = frame["label"].to_numpy()
-    fit_idx, calib_idx = train_test_split(
-        train_idx, test_size=CALIBRATION_SHARE, stratify=y[train_idx], random_state=seed
-    )
+def fold_frame(frame: pd.DataFrame, train_idx: np.ndarray, test_idx: np.ndarray):
+    """Rows of one outer fold with the `split` column fit_model expects (no calibration rows:
+    the model is calibrated on out-of-fold scores of its 'train' rows)."""
     split = pd.Series("excluded", index=frame.index, dtype="object")
-    split.iloc[fit_idx] = "train"
-    split.iloc[calib_idx] = "calibration"
+    split.iloc[train_idx] = "train"
     split.iloc[test_idx] = "test"
     return frame.assign(split=split)
 
@@ -101,7 +96,7 @@ def run(
     }
     started = time.perf_counter()
     for number, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(y)), y)):
-        data = fold_frame(frame, train_idx, test_idx, seed + number)
+        data = fold_frame(frame, train_idx, test_idx)
         test = data.iloc[test_idx]
         for kind in kinds:
             model = fit_model(
@@ -109,6 +104,7 @@ def run(
                 data,
                 features=features,
                 params=gbm_params if kind == "lightgbm" else None,
+                calibrate_on="cross_fit",
             )
             pd_ = model.predict_pd(test)
             y_test = test["label"].to_numpy()

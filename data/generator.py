@@ -466,7 +466,9 @@ def _make_buyers(config: GeneratorConfig, cal: _Calendar) -> _Buyers:
     legal_form = (rng.random(n)[:, None] > cum).sum(axis=1).clip(0, 5).astype(np.int8)
     # Age in years at the window start: log-normal, larger firms older; at least 3 months.
     age = np.exp(rng.normal(np.log(9.0), 0.85, n)) + 3.0 * size + rng.random(n) * 0.5
-    age = np.maximum(age, 0.25)
+    # At most 150 years: the log-normal tail would otherwise date a few firms before 1800,
+    # which the buyers contract rightly rejects.
+    age = np.clip(age, 0.25, 150.0)
     inc_day = (cal.window_start - np.round(age * 365.25)).astype(np.int32)
     inc_day[rng.random(n) < 0.015] = _NULL_DAY
     cls = np.array([v[1] for v in _COUNTRIES.values()])

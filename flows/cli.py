@@ -527,13 +527,19 @@ def recommendations(
     lake: LakeOption = SETTINGS.lake_dir,
 ) -> None:
     """Show published limit recommendations, most urgent first (review-queue order)."""
+    from data.daily_store import DailyStore
     from data.lake import Lake
     from models.limit_policy import ACTIONS
 
     lk = Lake(lake)
-    dates = lk.output_partitions("recommendations")
+    store = DailyStore(lake)
+    daily = store.dates()  # the daily runs' outputs come first, then `solvency recommend`'s
+    dates = sorted(set(daily) | set(lk.output_partitions("recommendations")))
     if not dates:
-        console.print("[red]no recommendations published yet:[/red] run `solvency recommend`")
+        console.print(
+            "[red]no recommendations published yet:[/red] run `solvency rescore` or "
+            "`solvency recommend`"
+        )
         raise typer.Exit(1)
     date = (_parse_date(as_of) or dt.date.fromisoformat(dates[-1])).isoformat()
     if date not in dates:
@@ -545,7 +551,12 @@ def recommendations(
         raise typer.BadParameter(
             f"'{action}' is not one of {', '.join(ACTIONS)}", param_hint="--action"
         )
-    recs = lk.read_output("recommendations", date)
+    if date in daily:
+        recs = store.read(date, "recommendations")
+        report = store.path(date, "recommendations.html")
+    else:
+        recs = lk.read_output("recommendations", date)
+        report = lk.root / "outputs" / "recommendations" / f"{date}.html"
     if action:
         recs = recs.loc[recs["action"] == action]
     if buyer:
@@ -567,7 +578,7 @@ def recommendations(
             r.reason_codes.replace("|", " "), r.explanation,
         )  # fmt: skip
     console.print(table)
-    console.print(f"report: {lk.root / 'outputs' / 'recommendations' / (date + '.html')}")
+    console.print(f"report: {report}")
 
 
 def pd_isna(value) -> bool:
@@ -625,6 +636,125 @@ def _print_backtest(summary) -> None:
 
 
 @app.command()
+def rescore(
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="As-of date (YYYY-MM-DD); default today.")
+    ] = "",
+    start: Annotated[
+        str, typer.Option("--from", help="Backfill: first as-of date (with --to).")
+    ] = "",
+    end: Annotated[str, typer.Option("--to", help="Backfill: last as-of date.")] = "",
+    drop_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--drop-dir",
+            help="Folder of daily input drops <DIR>/<YYYY-MM-DD>/ ingested first "
+            "(env SOLVENCY_DROP_DIR).",
+        ),
+    ] = SETTINGS.drop_dir,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Limit policy file (default config/limit_policy.yaml)."),
+    ] = None,
+    lake: LakeOption = SETTINGS.lake_dir,
+) -> None:
+    """The daily rescoring: ingest the day's drop, features, scores, limit recommendations,
+    alerts and monitoring, published as one unit per date. --from/--to backfills."""
+    import pandas as pd
+
+    from data.daily_store import RunBusyError
+    from flows.daily import daily_rescore_flow
+    from models.limit_policy import POLICY_PATH, PolicyError
+    from models.registry import NoChampionError
+
+    if bool(start) != bool(end):
+        raise typer.BadParameter("--from and --to go together", param_hint="--from/--to")
+    if start:
+        first, last = _parse_date(start), _parse_date(end)
+        if first > last:
+            raise typer.BadParameter(f"--from {first} is after --to {last}", param_hint="--from")
+        dates = [d.date().isoformat() for d in pd.date_range(first, last, freq="D")]
+    else:
+        dates = [(_parse_date(as_of) or dt.date.today()).isoformat()]
+    table = Table(
+        title=f"Daily rescoring, {len(dates)} date(s): actions on limits, alerts, score PSI"
+    )
+    for col in ("as of", "buyers", "model", "up", "down", "cancel", "refer", "alerts", "PSI",
+                "new rows"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "as of" else "right")
+    result = None
+    for date in dates:
+        try:
+            result = daily_rescore_flow(
+                lake, SETTINGS.mlflow_uri, SETTINGS.mlflow_artifacts, date, drop_dir,
+                policy or POLICY_PATH,
+            )  # fmt: skip
+        except (NoChampionError, PolicyError, RunBusyError) as exc:
+            console.print(f"[red]rescoring of {date} stopped:[/red] {exc}")
+            raise typer.Exit(1) from None
+        s = result.summary
+        a = s["actions"]
+        psi = "–" if s["score_psi"] is None else f"{s['score_psi']:.3f}"
+        bad = s.get("quarantined_rows", 0)
+        inputs = "missing" if s.get("inputs_missing") else (
+            f"{s.get('rows', 0):,}" + (f" ({bad:,} bad)" if bad else "") if drop_dir else "–"
+        )  # fmt: skip
+        table.add_row(
+            date, f"{s['buyers']:,}", f"v{s['model_version']}", f"{a['increase']:,}",
+            f"{a['decrease']:,}", f"{a['cancel']:,}", f"{a['refer']:,}",
+            f"{s['alerts_total']:,}", psi, inputs,
+        )  # fmt: skip
+    console.print(table)
+    if result is not None:
+        console.print(
+            f"latest outputs: {result.pointer}\n"
+            f"limit report:      {result.recommendations_html}\n"
+            f"monitoring report: {result.monitoring_html}"
+        )
+
+
+@app.command()
+def monitoring(lake: LakeOption = SETTINGS.lake_dir) -> None:
+    """Write the monitoring history report across every published daily run."""
+    from flows.daily import monitoring_history_flow
+
+    try:
+        path = monitoring_history_flow(lake)
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"monitoring history: {path}")
+
+
+@app.command()
+def serve(
+    daily_time: Annotated[
+        str, typer.Option("--time", help="Local time of the daily rescoring (HH:MM).")
+    ] = SETTINGS.daily_time,
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="IANA time zone of the schedules.")
+    ] = SETTINGS.timezone,
+) -> None:
+    """Serve the scheduled deployments (daily rescore, monthly retrain, weekly monitoring
+    report) against the Prefect API in PREFECT_API_URL; stops with Ctrl-C."""
+    import dataclasses
+
+    from prefect import serve as prefect_serve
+
+    from flows.deployments import build_deployments
+
+    settings = dataclasses.replace(SETTINGS, daily_time=daily_time, timezone=timezone)
+    try:
+        deployments = build_deployments(settings)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--time") from None
+    for d in deployments:
+        schedule = d.schedules[0].schedule
+        console.print(f"{d.name}: cron '{schedule.cron}' ({schedule.timezone})")
+    prefect_serve(*deployments)
+
+
+@app.command()
 def demo(
     buyers: Annotated[
         int, typer.Option("--buyers", min=10, help="Buyers in the demo book.")
@@ -642,12 +772,23 @@ def demo(
             "--demo-dir", help="Where the demo portfolio is written (env SOLVENCY_DEMO_DIR)."
         ),
     ] = SETTINGS.demo_dir,
+    days: Annotated[
+        int, typer.Option("--days", min=1, help="Daily runs backfilled up to the demo's end.")
+    ] = 14,
     lake: LakeOption = SETTINGS.lake_dir,
 ) -> None:
-    """Run every pipeline step on a generated demo portfolio: generate, ingest, features,
-    training set."""
+    """Run every pipeline step on a generated demo portfolio: generate, ingest, training
+    set, train and promote, then a backfill of daily rescoring runs with new data each day
+    (scores, limit recommendations, alerts, monitoring)."""
     import shutil
 
+    from data.daily_store import DailyStore
+    from data.drops import split_daily_drops
+    from models.limit_report import summary_by
+
+    end = dt.date.fromisoformat(DEMO_END)
+    base = end - dt.timedelta(days=days)
+    drops = demo_dir / "drops"
     if fresh:
         shutil.rmtree(demo_dir, ignore_errors=True)
         shutil.rmtree(lake, ignore_errors=True)
@@ -668,30 +809,41 @@ def demo(
         )
     else:
         console.print(f"demo portfolio already in {demo_dir} (use --fresh to regenerate)")
-    console.rule("2. ingest into the lake")
-    ingest(source=demo_dir, lake=lake, load_date=DEMO_END)
+    plan = split_daily_drops(demo_dir, base, end, drops)
+    console.print(
+        f"split into what was known on {base} ({drops / 'base'}) and {len(plan.days)} daily "
+        f"drops up to {end} ({drops}/<date>/)"
+    )
+    console.rule(f"2. ingest the book as known on {base}")
+    ingest(source=plan.base_dir, lake=lake, load_date=base.isoformat())
     status(lake=lake)
-    console.rule(f"3. point-in-time features as of {DEMO_END}")
-    features(as_of=DEMO_END, lake=lake)
-    console.rule("4. labelled training set with its time split")
+    console.rule("3. labelled training set with its time split")
     training_set(start=None, end=None, lake=lake)
-    console.rule("5. train and validate PD models (MLflow), promote the challenger")
+    console.rule("4. train and validate PD models (MLflow), promote the challenger")
     train(lake=lake, truth=demo_dir / "_truth", register="lightgbm")
     try:
         promote(force=None, tolerance=0.005)
     except typer.Exit:
         console.print("the current champion stays (see the gate's reasons above)")
-    console.rule(f"6. score every buyer with the champion as of {DEMO_END}")
-    score(as_of=DEMO_END, top=10, lake=lake)
-    console.rule(f"7. credit-limit recommendations as of {DEMO_END}")
-    recommend(as_of=DEMO_END, policy=None, lake=lake)
+    first = base + dt.timedelta(days=1)
+    console.rule(f"5. daily rescoring {first} .. {end}, ingesting each day's drop")
+    rescore(as_of="", start=first.isoformat(), end=DEMO_END, drop_dir=drops, policy=None, lake=lake)
+    monitoring(lake=lake)
+    console.rule(f"6. credit-limit recommendations as of {DEMO_END}")
+    store = DailyStore(lake)
+    recs = store.read(DEMO_END, "recommendations")
+    _print_action_summary(
+        summary_by(recs, "action"), recs["model_version"].iat[0], recs["policy_version"].iat[0]
+    )
     console.rule("results")
     console.print(
-        f"Limit recommendations report: {lake / 'outputs' / 'recommendations' / (DEMO_END + '.html')}\n"
-        f"Demo data: {demo_dir}  |  lake: {lake}  |  outputs: {lake / 'outputs'}\n"
+        f"Limit recommendations report: {store.path(DEMO_END, 'recommendations.html')}\n"
+        f"Monitoring report:            {store.path(DEMO_END, 'monitoring.html')}\n"
+        f"Monitoring history:           {store.root / 'history.html'}\n"
+        f"Demo data: {demo_dir}  |  lake: {lake}  |  daily outputs: {store.root}\n"
         f"MLflow: {SETTINGS.mlflow_uri} (`uv run mlflow ui --backend-store-uri {SETTINGS.mlflow_uri}`)\n"
         "Quarantined rows: `solvency quarantine`. Re-running the demo is idempotent: the same "
-        "files are not loaded twice and outputs are replaced, not duplicated."
+        "files are not loaded twice and each date's outputs are replaced as a unit."
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from models.monitoring import build_reference
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sklearn.metrics import roc_auc_score
@@ -149,6 +150,10 @@ def fit_and_validate(
         if params:
             mlflow.log_params({f"param_{k}": v for k, v in params.items()})
         metrics, light = _evaluate_and_log(kind, model, frame, truth_dir)
+        train = frame[frame["split"] == "train"]
+        reference = build_reference(train, model.feature_names, model.predict_pd(train))
+        # The daily monitoring compares each day's features and scores with this.
+        _log_text(json.dumps(reference), "reference/reference.json")
         result = ModelResult(kind, run.info.run_id, metrics, light)
         if register:
             categorical = {n for n in model.feature_names if CATALOGUE[n].categorical}

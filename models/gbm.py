@@ -14,6 +14,9 @@ Why these choices:
   so the latest months are not lost to the stopping slice.
 - Optionally an **average of `n_models`** members (different seeds and, for undated data,
   different stopping slices): bagging lowers the variance on small samples.
+- For undated data, `fit_gbm_cross_fitted` also returns the out-of-fold raw scores of the
+  cross-validated early stopping's fold boosters, so the calibrator can be fitted without
+  holding rows back from the trees (`pd_model.fit_model(..., calibrate_on="cross_fit")`).
 
 All settings live in `DEFAULT_PARAMS`; LightGBM parameters and the training-loop settings
 (`TRAINING_KEYS`) share one dict so one record describes a fit.
@@ -121,8 +124,55 @@ def fit_gbm(
     With `refit` (always with several pairs) every member is then trained on all rows with
     the rounds found, scaled by the ratio of rows (more rows support more rounds at the
     same learning rate); members differ by seed (bagging). Without `refit` the members are
-    the early-stopped boosters themselves.
+    the early-stopped boosters themselves. `fit_gbm_cross_fitted` is the same fit that also
+    returns out-of-fold scores.
     """
+    ensemble, _ = _fit(matrix, y, stopping_slices, feature_names, monotone, categorical, params)
+    return ensemble
+
+
+def fit_gbm_cross_fitted(
+    matrix: np.ndarray,
+    y: np.ndarray,
+    stopping_slices: Sequence[tuple[np.ndarray, np.ndarray]],
+    feature_names: list[str],
+    monotone: list[int],
+    categorical: list[int],
+    params: Mapping[str, Any] | None = None,
+) -> tuple[GBMEnsemble, np.ndarray]:
+    """`fit_gbm` on k-fold stopping pairs, plus an out-of-fold raw score for every row.
+
+    The pairs must be the folds of a k-fold split (k >= 2, every row held out by exactly
+    one pair and fitted by the others), as `pd_model.stopping_slices` deals them for undated
+    data. The cross-validated early stopping (`lgb.cv`) keeps its k fold boosters; each one,
+    cut at the best round, scores the rows it did not see: one honest raw score (log-odds)
+    per row for the calibrator, at no extra training cost. The ensemble returned is refitted
+    on all rows exactly as `fit_gbm` does.
+    """
+    pairs = [tuple(np.asarray(m, dtype=bool) for m in pair) for pair in stopping_slices]
+    if len(pairs) < 2:
+        raise ValueError("cross-fitting needs at least two stopping folds")
+    held = np.sum([valid for _, valid in pairs], axis=0)
+    if not np.all(held == 1) or any(not np.array_equal(f, ~v) for f, v in pairs):
+        raise ValueError("cross-fitting needs folds that hold out every row exactly once")
+    ensemble, scores = _fit(
+        matrix, y, pairs, feature_names, monotone, categorical, params, out_of_fold=True
+    )
+    assert scores is not None
+    return ensemble, scores
+
+
+def _fit(
+    matrix: np.ndarray,
+    y: np.ndarray,
+    stopping_slices: Sequence[tuple[np.ndarray, np.ndarray]],
+    feature_names: list[str],
+    monotone: list[int],
+    categorical: list[int],
+    params: Mapping[str, Any] | None,
+    out_of_fold: bool = False,
+) -> tuple[GBMEnsemble, np.ndarray | None]:
+    """The fit behind `fit_gbm`; with `out_of_fold` (several pairs) also the fold scores."""
     settings = merged_params(params)
     lgb_params = {k: v for k, v in settings.items() if k not in TRAINING_KEYS}
     lgb_params["monotone_constraints"] = list(monotone)
@@ -141,7 +191,10 @@ def fit_gbm(
 
     record: dict[str, Any] = {"stopping_folds": len(pairs)}
     boosters: list[lgb.Booster] = []
+    scores: np.ndarray | None = None
     if len(pairs) == 1:
+        if out_of_fold:
+            raise ValueError("out-of-fold scores need several stopping folds")
         fit_rows, valid = pairs[0]
         for member in range(1 if refit else n_models):
             train_set = lgb.Dataset(matrix[fit_rows], y[fit_rows], params=seeded(member), **common)
@@ -170,11 +223,16 @@ def fit_gbm(
             num_boost_round=int(settings["num_boost_round"]),
             folds=folds,
             callbacks=stop,
+            return_cvbooster=out_of_fold,
         )
         curve = history[f"valid {metric}-mean"]
         best = len(curve)
         record |= {"best_iteration": best, f"stopping_{metric}": float(curve[-1])}
         fitted_share = float(np.mean([f.mean() for f, _ in pairs]))
+        if out_of_fold:
+            scores = np.full(len(y), np.nan)
+            for booster, (_, held) in zip(history["cvbooster"].boosters, folds, strict=True):
+                scores[held] = booster.predict(matrix[held], raw_score=True, num_iteration=best)
     if refit:
         rounds = max(1, round(best / fitted_share))
         record["refit_rounds"] = rounds
@@ -182,7 +240,7 @@ def fit_gbm(
             full_set = lgb.Dataset(matrix, y, params=seeded(member), **common)
             boosters.append(lgb.train(seeded(member), full_set, num_boost_round=rounds))
     info = [{**record, "seed": int(settings["seed"]) + k} for k in range(len(boosters))]
-    return GBMEnsemble(boosters, info)
+    return GBMEnsemble(boosters, info), scores
 
 
 def _truncate(booster: lgb.Booster, rounds: int) -> lgb.Booster:

@@ -454,7 +454,7 @@ def explanations(recs: pd.DataFrame, bits: np.ndarray) -> pd.api.extensions.Exte
         pc.is_null(grade),
         pa.scalar("no grade"),
         pc.if_else(
-            pc.is_null(previous),
+            pc.fill_null(pc.equal(previous, grade), True),
             pc.binary_join_element_wise("grade ", grade, ""),
             pc.binary_join_element_wise("grade ", previous, " -> ", grade, ""),
         ),

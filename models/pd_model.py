@@ -10,12 +10,16 @@ rows are used where. The ranking is learnt on 'train' only; LightGBM's early-sto
 is the latest 20 % of the training as-of months (a stratified random slice when the frame has
 no `as_of_date`, e.g. the Polish benchmark); the PD level is set on 'calibration', a later
 period. 'test' and 'excluded' rows are never touched.
+
+Undated data (no `as_of_date`, no later period to calibrate on) may instead use
+`fit_model(..., calibrate_on="cross_fit")`: the model is fitted on all 'train' and
+'calibration' rows and calibrated on their out-of-fold scores from the early-stopping folds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -26,9 +30,11 @@ from features.catalogue import CATALOGUE, FEATURE_NAMES
 from models import gbm
 from models.calibration import Calibrator, Method
 from models.master_scale import MASTER_SCALE, MasterScale
-from models.scorecard import Scorecard
+from models.scorecard import DEFAULT_SCORECARD_PARAMS, Scorecard
 
 KINDS = ("scorecard", "lightgbm")
+#: Rows that set the PD level: the later 'calibration' period, or out-of-fold (undated).
+CalibrateOn = Literal["calibration", "cross_fit"]
 _DIRECTION = {"up": 1, "down": -1, "none": 0}
 
 
@@ -268,19 +274,38 @@ def fit_model(
     label: str = "label",
     monotone: Mapping[str, int] | None = None,
     calibration: Method = "platt",
+    calibrate_on: CalibrateOn = "calibration",
     scale: MasterScale = MASTER_SCALE,
 ) -> PDModel:
-    """Fit a 'scorecard' or 'lightgbm' PD model on 'train' and calibrate it on 'calibration'.
+    """Fit a 'scorecard' or 'lightgbm' PD model and calibrate it (`calibration` method).
 
     `features` defaults to the catalogue's FEATURE_NAMES; features unknown to the catalogue
     are allowed (numeric, no monotone constraint) so the same code fits other data sets.
     `monotone` overrides the catalogue directions (+1 risk rises with the feature, -1 falls,
     0 free). `params` overrides `gbm.DEFAULT_PARAMS` or `scorecard.DEFAULT_SCORECARD_PARAMS`.
+
+    `calibrate_on` says which rows set the PD level:
+    - "calibration" (default; the only choice for snapshot data): the ranking is fitted on
+      the 'train' rows and the calibrator on the 'calibration' rows, a later period.
+    - "cross_fit" (undated data only, e.g. a benchmark of independent statements; a frame
+      with an `as_of_date` column is refused): the model is fitted on every labelled
+      'train' and 'calibration' row (the benchmark puts them all in 'train'; there need be
+      no 'calibration' row), and the calibrator on out-of-fold raw scores of those rows.
+      The folds are the k = 1 / `validation_share` stratified folds of `stopping_slices`:
+      for LightGBM the very folds of the cross-validated early stopping, whose fold boosters
+      score the rows they held out (`gbm.fit_gbm_cross_fitted`); for the scorecard k
+      scorecards, each fitted without one fold, score that fold. No row is lost to a
+      calibration slice; the calibrator still never sees a score of a row the scorer fitted.
+      'test' and 'excluded' rows stay untouched either way.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {KINDS}")
+    if calibrate_on not in ("calibration", "cross_fit"):
+        raise ValueError(f"unknown calibrate_on {calibrate_on!r}; 'calibration' or 'cross_fit'")
     names = list(FEATURE_NAMES if features is None else features)
     directions = catalogue_directions(names) | dict(monotone or {})
+    if calibrate_on == "cross_fit":
+        return _fit_cross_fitted(kind, frame, names, directions, params, label, calibration, scale)
     train, y_train = _labels(frame, "train", label)
     calib, y_calib = _labels(frame, "calibration", label)
     info: dict[str, Any] = {
@@ -333,6 +358,84 @@ def fit_model(
     calibrator = Calibrator(calibration, scale="logit").fit(
         ensemble.raw_score(encoder.matrix(calib)), y_calib
     )
+    return LightGBMModel(
+        ensemble,
+        encoder,
+        feature_names=names,
+        calibrator=calibrator,
+        params=settings,
+        info=info,
+        scale=scale,
+    )
+
+
+def _fit_cross_fitted(
+    kind: str,
+    frame: pd.DataFrame,
+    names: list[str],
+    directions: dict[str, int],
+    params: Mapping[str, Any] | None,
+    label: str,
+    calibration: Method,
+    scale: MasterScale,
+) -> PDModel:
+    """`fit_model(..., calibrate_on="cross_fit")`: see its docstring."""
+    if "as_of_date" in frame.columns:
+        raise ValueError(
+            "cross-fitted calibration is for undated data; snapshot data (as_of_date) is "
+            "calibrated on its later 'calibration' period"
+        )
+    usable = frame["split"].isin(["train", "calibration"]).to_numpy()
+    rows = frame.loc[usable & frame[label].notna().to_numpy()]
+    if rows.empty:
+        raise ValueError("no labelled 'train' or 'calibration' rows in the frame")
+    y = rows[label].to_numpy(dtype=np.int8)
+    if y.min() == y.max():
+        raise ValueError("the 'train' and 'calibration' rows need both defaults and non-defaults")
+    encoder = FeatureEncoder(rows, names)
+    if kind == "scorecard":
+        card_params = {**DEFAULT_SCORECARD_PARAMS, **(params or {})}
+        folds = stopping_slices(rows, y, 0.2, int(card_params["seed"]))
+        out_of_fold = np.full(len(y), np.nan)
+        categorical = set(encoder.categorical)
+        for fitted, held in folds:
+            fold_card = Scorecard(params).fit(
+                rows.loc[fitted, names], y[fitted], directions, categorical
+            )
+            out_of_fold[held] = fold_card.log_odds(rows.loc[held, names])
+        card = Scorecard(params).fit(rows[names], y, directions, categorical)
+    else:
+        settings = gbm.merged_params(params)
+        folds = stopping_slices(rows, y, float(settings["validation_share"]), int(settings["seed"]))
+        ensemble, out_of_fold = gbm.fit_gbm_cross_fitted(
+            encoder.matrix(rows),
+            y,
+            folds,
+            names,
+            monotone=[0 if n in encoder.categories else directions[n] for n in names],
+            categorical=[k for k, n in enumerate(names) if n in encoder.categories],
+            params=settings,
+        )
+    calibrator = Calibrator(calibration, scale="logit").fit(out_of_fold, y)
+    info: dict[str, Any] = {
+        "calibrate_on": "cross_fit",
+        "n_train": len(rows),
+        "defaults_train": int(y.sum()),
+        "n_calibration": len(rows),
+        "defaults_calibration": int(y.sum()),
+        "cross_fit_folds": len(folds),
+    }
+    if kind == "scorecard":
+        info |= {"selected_features": len(card.selected)}
+        return ScorecardModel(
+            card,
+            feature_names=names,
+            calibrator=calibrator,
+            params=dict(card.params),
+            info=info,
+            scale=scale,
+        )
+    info |= {"members": ensemble.info}
     return LightGBMModel(
         ensemble,
         encoder,

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from data.daily_store import DailyStore
 from data.lake import QUARANTINE, Lake
 from flows.cli import app
 
@@ -31,6 +32,9 @@ COMMANDS = [
     "recommend",
     "recommendations",
     "backtest-limits",
+    "rescore",
+    "monitoring",
+    "serve",
 ]
 
 
@@ -91,9 +95,9 @@ def _mlflow_env(root) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_demo_generates_ingests_and_is_idempotent(tmp_path):
-    """The README's main job, small: a Prefect flow run against the temporary local server."""
+    """The README's main job, small: every step through Prefect flows and MLflow."""
     demo, lake_dir = tmp_path / "demo", tmp_path / "lake"
-    args = ["demo", "--buyers", "300", "--months", "44", "--dirty", "0.01",
+    args = ["demo", "--buyers", "300", "--months", "44", "--dirty", "0.01", "--days", "3",
             "--demo-dir", str(demo), "--lake", str(lake_dir)]  # fmt: skip
     env = _mlflow_env(tmp_path / "mlflow")
     first = _solvency(*args, env=env)
@@ -106,43 +110,49 @@ def test_demo_generates_ingests_and_is_idempotent(tmp_path):
     assert second.returncode == 0, second.stdout + second.stderr
     assert "skipped" in second.stdout
     assert {t: len(lake.read(t)) for t in lake.manifest().tables} == rows
-    features = pd.read_parquet(lake_dir / "outputs" / "features" / "2026-11-30.parquet")
-    assert len(features) == rows["buyers"] and features["as_of_date"].nunique() == 1
-    (training_file,) = (lake_dir / "outputs" / "training_set").glob("*.parquet")
+    # the second demo trains on more data (the daily drops loaded since): a newer training set
+    training_file = sorted((lake_dir / "outputs" / "training_set").glob("*.parquet"))[-1]
     training = pd.read_parquet(training_file)
     assert {"train", "calibration", "test"} <= set(training["split"])
     assert "Training set by split" in first.stdout
     assert "Out-of-time validation" in first.stdout and "champion is now version 1" in first.stdout
     # the second run trains again: version 2 is registered and goes through the gate
     assert "v2" in second.stdout
-    scores = pd.read_parquet(lake_dir / "outputs" / "scores" / "2026-11-30.parquet")
+
+    store = DailyStore(lake_dir)
+    assert store.dates() == ["2026-11-28", "2026-11-29", "2026-11-30"]
+    scores = store.read("2026-11-30", "scores")
     assert len(scores) == rows["buyers"] and scores["grade"].between(1, 10).all()
-    recs_dir = lake_dir / "outputs" / "recommendations"
-    recs = pd.read_parquet(recs_dir / "2026-11-30.parquet")
+    recs = store.read("2026-11-30", "recommendations")
     # one recommendation per limit, replaced (not appended) by the second run
-    assert len(recs) == rows["limits"] == len(pd.read_csv(recs_dir / "2026-11-30.csv"))
+    assert len(recs) == rows["limits"]
     assert recs[["policyholder_id", "buyer_id"]].duplicated().sum() == 0
+    for date in store.dates():  # one published run per date, nothing left of the first demo
+        assert len([p for p in (store.root / date).iterdir() if p.is_dir()]) == 1
     assert "Limit recommendations, EUR" in second.stdout
-    assert str(recs_dir / "2026-11-30.html") in second.stdout.replace("\n", "")
-    assert "data:image/png;base64," in (recs_dir / "2026-11-30.html").read_text()
+    report = store.path("2026-11-30", "recommendations.html")
+    assert str(report) in second.stdout.replace("\n", "")
+    assert "data:image/png;base64," in report.read_text()
+    assert (store.root / "history.html").exists()
     view = runner.invoke(
         app, ["recommendations", "--lake", str(lake_dir), "--action", "cancel", "--top", "5"]
     )
     assert view.exit_code == 0, view.output
     assert "cancel" in view.output
-    _run_validation_notebook(env)
+    _run_notebook("model_validation.ipynb", env)
+    _run_notebook("portfolio_monitoring.ipynb", {**env, "SOLVENCY_LAKE": str(lake_dir)})
     status = runner.invoke(app, ["status", "--lake", str(lake_dir)])
     assert "invoices" in status.output
     quarantine = runner.invoke(app, ["quarantine", "--lake", str(lake_dir), "--rows", "3"])
     assert quarantine.exit_code == 0 and "rule" in quarantine.output
 
 
-def _run_validation_notebook(env: dict[str, str]) -> None:
-    """Execute the model validation notebook against the demo's MLflow store."""
+def _run_notebook(name: str, env: dict[str, str]) -> None:
+    """Execute a notebook against the demo's lake and MLflow store; no cell may fail."""
     import nbformat
     from nbclient import NotebookClient
 
-    path = Path(__file__).parents[1] / "notebooks" / "model_validation.ipynb"
+    path = Path(__file__).parents[1] / "notebooks" / name
     notebook = nbformat.read(path, as_version=4)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

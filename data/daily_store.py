@@ -1,0 +1,157 @@
+"""Outputs of the daily rescoring, published per as-of date as one unit.
+
+A run writes every file of its date (scores, recommendations, alerts, monitoring) into a
+fresh folder `outputs/daily/<date>/<run_id>/`, then publishes them all at once by replacing
+the pointer `outputs/daily/<date>.json` (one atomic rename). Readers only follow pointers, so:
+
+- a rerun replaces the date's outputs as a unit (never a mix of two runs, no duplicates);
+- a run that fails half-way never moves the pointer: the previous outputs stay visible;
+- two runs of the same date cannot interleave: the date is locked (`RunBusyError`).
+
+Folders of runs that never published (crashed) or were replaced are swept by the next run.
+The same layout works on a shared file system; an object store would keep the pointer
+idea (a conditional put of the pointer object).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from data.lake import OUTPUTS, atomic_write_parquet, atomic_write_text
+
+DAILY = "daily"
+
+
+class RunBusyError(RuntimeError):
+    """Another run of the same as-of date holds its lock."""
+
+
+@dataclass
+class Staging:
+    """Files of one run being written; nothing is visible until `DailyStore.commit`."""
+
+    date: str
+    run_id: str
+    folder: Path
+    files: dict[str, str] = field(default_factory=dict)
+
+    def write_frame(self, name: str, frame: pd.DataFrame) -> Path:
+        path = self.folder / f"{name}.parquet"
+        atomic_write_parquet(frame, path)
+        self.files[f"{name}.parquet"] = path.name
+        return path
+
+    def write_text(self, filename: str, text: str) -> Path:
+        path = self.folder / filename
+        atomic_write_text(path, text)
+        self.files[filename] = path.name
+        return path
+
+
+class DailyStore:
+    """The published daily outputs of a lake: `<lake>/outputs/daily/`."""
+
+    def __init__(self, lake_root: Path | str) -> None:
+        self.root = Path(lake_root) / OUTPUTS / DAILY
+
+    def pointer_path(self, date: str) -> Path:
+        return self.root / f"{date}.json"
+
+    def dates(self) -> list[str]:
+        """As-of dates with published outputs, oldest first."""
+        return sorted(p.stem for p in self.root.glob("*.json")) if self.root.is_dir() else []
+
+    def pointer(self, date: str) -> dict[str, Any] | None:
+        path = self.pointer_path(date)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def previous_date(self, date: str) -> str | None:
+        """The latest published date strictly before `date` (ISO dates sort as text)."""
+        earlier = [d for d in self.dates() if d < date]
+        return earlier[-1] if earlier else None
+
+    def path(self, date: str, filename: str) -> Path:
+        """Where a published file of `date` is; KeyError naming what exists if absent."""
+        pointer = self.pointer(date)
+        if pointer is None:
+            raise KeyError(f"nothing published for {date}")
+        if filename not in pointer["files"]:
+            raise KeyError(f"{filename} not published for {date}; have {sorted(pointer['files'])}")
+        return self.root / date / pointer["run_id"] / pointer["files"][filename]
+
+    def read(self, date: str, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return pq.read_table(self.path(date, f"{name}.parquet"), columns=columns).to_pandas()
+
+    def read_text(self, date: str, filename: str) -> str:
+        return self.path(date, filename).read_text(encoding="utf-8")
+
+    @contextlib.contextmanager
+    def lock(self, date: str) -> Iterator[None]:
+        """Exclusive per-date lock (released by the OS if the process dies)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / f".{date}.lock"
+        with open(path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise RunBusyError(
+                    f"a rescoring of {date} is already running ({holder}); "
+                    "wait for it to finish, then run again if needed"
+                ) from exc
+            try:
+                fh.seek(0)
+                fh.truncate()
+                stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+                fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {stamp}")
+                fh.flush()
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def stage(self, date: str) -> Staging:
+        """A fresh run folder for `date` (call under `lock(date)`); sweeps dead runs first."""
+        self.sweep(date)
+        run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        folder = self.root / date / run_id
+        folder.mkdir(parents=True)
+        return Staging(date, run_id, folder)
+
+    def commit(self, staging: Staging, summary: dict[str, Any]) -> Path:
+        """Publish every staged file of the run at once, then drop the replaced run."""
+        pointer = {
+            "date": staging.date,
+            "run_id": staging.run_id,
+            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "files": dict(sorted(staging.files.items())),
+            "summary": summary,
+        }
+        path = self.pointer_path(staging.date)
+        atomic_write_text(path, json.dumps(pointer, indent=2, default=str))
+        self.sweep(staging.date)
+        return path
+
+    def sweep(self, date: str) -> None:
+        """Remove run folders of `date` that the pointer does not name."""
+        folder = self.root / date
+        if not folder.is_dir():
+            return
+        current = (self.pointer(date) or {}).get("run_id")
+        for run in folder.iterdir():
+            if run.is_dir() and run.name != current:
+                shutil.rmtree(run, ignore_errors=True)

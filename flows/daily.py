@@ -1,0 +1,478 @@
+"""The daily rescoring: one flow run per as-of date, published as one unit.
+
+ingest the day's drop (optional) -> features as of the date -> score with the champion ->
+limit recommendations -> alerts -> monitoring (drift, migration, matured-cohort backtest)
+-> publish (data/daily_store.py: all files of the date at once) -> MLflow run.
+
+Safe to rerun: a date's outputs are replaced as a unit; a run failing half-way leaves the
+previous outputs of its date untouched; two runs of one date cannot overlap (a lock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from data.daily_store import DailyStore
+from data.ingest import ingest_directory
+from data.lake import Lake
+from features.labels import first_default_dates, label_snapshots
+from features.snapshot import as_of_index, build_snapshots
+from models import registry
+from models.alerts import alert_summary, build_alerts
+from models.limit_inputs import assemble_pairs
+from models.limit_policy import POLICY_PATH, LimitPolicy, load_policy
+from models.limit_report import recommendations_html
+from models.limits import recommend_limits
+from models.master_scale import MASTER_SCALE
+from models.monitoring import (
+    cohort_backtest,
+    grade_migration,
+    migration_summary,
+    psi_against_reference,
+)
+from models.monitoring_config import MONITORING_PATH, MonitoringConfig, load_monitoring_config
+from models.monitoring_report import history_frame, monitoring_html
+from models.scoring import score_buyers
+
+DAILY_EXPERIMENT = "daily-rescoring"
+DAILY_TABLES = (
+    "buyers",
+    "financials",
+    "invoices",
+    "events",
+    "country_risk",
+    "limits",
+    "policies",
+)
+REFERENCE_ARTIFACT = "reference/reference.json"
+_CODE = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class RescoreResult:
+    as_of: str
+    pointer: Path
+    summary: dict[str, Any]
+    recommendations_html: Path
+    monitoring_html: Path
+
+
+def _fingerprint(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def _source_hash(*packages: str) -> str:
+    """Hash of the code a cached result depends on: a code change invalidates the cache."""
+    digest = hashlib.sha256()
+    for package in packages:
+        for path in sorted((_CODE / package).glob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def lake_state(lake_dir: Path) -> str:
+    """What the lake holds, as a short hash of its manifest (changes with every load)."""
+    lake = Lake(lake_dir)
+    manifest = lake.manifest_path.read_bytes() if lake.manifest_path.exists() else b""
+    return _fingerprint(str(Path(lake_dir).resolve()), hashlib.sha256(manifest).hexdigest())
+
+
+@task(name="ingest-drop", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def ingest_drop(drop_dir: Path, lake_dir: Path, as_of: str) -> dict[str, Any]:
+    """Load `drop_dir/<as_of>/` if it exists; a missing day is reported, not an error."""
+    logger = get_run_logger()
+    folder = Path(drop_dir) / as_of
+    if not folder.is_dir():
+        logger.warning(
+            "no input files for %s in %s: the run uses what the lake knows", as_of, drop_dir
+        )
+        return {"inputs_missing": True, "files": 0, "rows": 0, "quarantined_rows": 0}
+    reports = ingest_directory(folder, Lake(lake_dir), load_date=dt.date.fromisoformat(as_of))
+    quarantined = sum(r.quarantined for r in reports)
+    rows = sum(r.accepted for r in reports)
+    for failed in (r for r in reports if r.status == "failed"):
+        logger.error("%s was not loaded: %s", failed.source, failed.message)
+    if quarantined:
+        logger.warning(
+            "%d rows of %s failed validation and were quarantined (`solvency quarantine`)",
+            quarantined,
+            as_of,
+        )
+    return {
+        "inputs_missing": False,
+        "files": len(reports),
+        "files_failed": sum(r.status == "failed" for r in reports),
+        "rows": int(rows),
+        "quarantined_rows": int(quarantined),
+    }
+
+
+@task(name="read-lake", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def read_tables(lake_dir: Path) -> dict[str, pd.DataFrame]:
+    lake = Lake(lake_dir)
+    if not lake.has_table("buyers"):
+        raise RuntimeError(f"the lake at {lake_dir} has no buyers: run `solvency ingest DIR` first")
+    return lake.read_tables(DAILY_TABLES)
+
+
+def _features_key(context, parameters: dict[str, Any]) -> str:
+    return _fingerprint(
+        "features", parameters["state"], parameters["as_of"], _source_hash("features")
+    )
+
+
+@task(name="features", cache_key_fn=_features_key, cache_expiration=None)
+def daily_features(tables: dict[str, pd.DataFrame], as_of: str, state: str) -> pd.DataFrame:
+    """Snapshot of every buyer at as-of; cached per (lake state, date, feature code)."""
+    return build_snapshots(tables, as_of_index([as_of]))
+
+
+@task(name="load-champion", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def load_champion(mlflow_uri: str) -> tuple[Any, str, dict | None]:
+    """The champion model, its version, and the training reference stored with it (if any)."""
+    registry.configure(mlflow_uri)
+    model, version = registry.load_pd_model(registry.CHAMPION)
+    try:
+        path = registry.download_run_artifact(version.run_id, REFERENCE_ARTIFACT)
+        reference = json.loads(Path(path).read_text())
+    except Exception:  # an older model without a stored reference: drift is not computed
+        reference = None
+    return model, str(version.version), reference
+
+
+def _cohort_key(context, parameters: dict[str, Any]) -> str:
+    return _fingerprint(
+        "cohort",
+        parameters["state"],
+        parameters["as_of"],
+        parameters["model_version"],
+        str(parameters["cohorts"]),
+        _source_hash("features", "models"),
+    )
+
+
+@task(name="matured-cohort-backtest", cache_key_fn=_cohort_key, cache_expiration=None)
+def matured_cohorts(
+    tables: dict[str, pd.DataFrame],
+    model: Any,
+    as_of: str,
+    model_version: str,
+    cohorts: int,
+    state: str,
+) -> tuple[dict[str, Any], pd.DataFrame] | None:
+    """Backtest the champion on the latest month-end cohorts whose 12-month window is over.
+
+    Scores every buyer as it was known at each cohort date (point in time) and compares
+    with the defaults observed since: AUC and observed vs predicted default rate per grade.
+    """
+    end = pd.Timestamp(as_of)
+    latest = (end - pd.DateOffset(months=12)) - pd.offsets.MonthEnd(0)
+    if latest > end - pd.DateOffset(months=12):
+        latest = latest - pd.offsets.MonthEnd(1)
+    dates = [latest - pd.offsets.MonthEnd(k) for k in range(cohorts)]
+    first = tables["invoices"]["issue_date"].min()
+    dates = [d for d in dates if pd.notna(first) and d >= first + pd.DateOffset(months=12)]
+    if not dates:
+        return None
+    rows = build_snapshots(tables, as_of_index(dates))
+    defaults = first_default_dates(tables["events"], tables["invoices"], known_by=end)
+    labelled = label_snapshots(rows, defaults, end)
+    labelled = labelled.loc[labelled["label"].notna()]
+    if labelled.empty:
+        return None
+    pd_ = model.predict_pd(labelled)
+    y = labelled["label"].astype(int).to_numpy()
+    metrics, table = cohort_backtest(y, pd_, MASTER_SCALE.grade_of(pd_))
+    table = table.assign(cohort_date=", ".join(d.date().isoformat() for d in sorted(dates)))
+    return metrics, table
+
+
+def recommend(
+    as_of: str,
+    tables: dict[str, pd.DataFrame],
+    scores: pd.DataFrame,
+    features: pd.DataFrame,
+    previous_scores: pd.DataFrame | None,
+    history: pd.DataFrame | None,
+    policy: LimitPolicy,
+    model_version: str,
+) -> pd.DataFrame:
+    pairs = assemble_pairs(
+        as_of,
+        tables,
+        scores,
+        features[["buyer_id", "political_risk_class", "oldest_overdue_days"]],
+        previous_scores,
+        history,
+        grace_days=policy.capacity.payment_grace_days,
+    )
+    return recommend_limits(pairs, policy, model_version)
+
+
+def _previous_outputs(
+    store: DailyStore, as_of: str, days: int
+) -> tuple[str | None, pd.DataFrame | None, pd.DataFrame | None]:
+    """The previous run's date and scores, and the recommendations of the last `days` days."""
+    previous = store.previous_date(as_of)
+    scores = store.read(previous, "scores", ["buyer_id", "grade", "pd"]) if previous else None
+    start = (pd.Timestamp(as_of) - pd.Timedelta(days=days)).date().isoformat()
+    dates = [d for d in store.dates() if start <= d < as_of]
+    history = (
+        pd.concat(
+            [
+                store.read(
+                    d,
+                    "recommendations",
+                    ["policyholder_id", "buyer_id", "as_of_date", "proposed_action"],
+                )
+                for d in dates
+            ],
+            ignore_index=True,
+        )
+        if dates
+        else None
+    )
+    return previous, scores, history
+
+
+def monitor(
+    features: pd.DataFrame,
+    scores: pd.DataFrame,
+    previous_scores: pd.DataFrame | None,
+    reference: dict | None,
+) -> dict[str, Any]:
+    """Drift against the training reference and grade migration against the previous run."""
+    scored = scores["grade"] < MASTER_SCALE.default_grade
+    psi = (
+        psi_against_reference(
+            reference, features.loc[scored.to_numpy()], scores.loc[scored, "pd"].to_numpy()
+        )
+        if reference is not None
+        else None
+    )
+    migration = grade_migration(previous_scores, scores[["buyer_id", "grade"]])
+    return {"psi": psi, "migration": migration, "migration_summary": migration_summary(migration)}
+
+
+def _finite_or_none(value: Any) -> Any:
+    """NaN -> None, so the published summary is strict JSON."""
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _summary(
+    as_of: str,
+    scores: pd.DataFrame,
+    recs: pd.DataFrame,
+    alerts: pd.DataFrame,
+    monitoring: dict[str, Any],
+    backtest: tuple[dict[str, Any], pd.DataFrame] | None,
+    inputs: dict[str, Any],
+    model_version: str,
+    policy: LimitPolicy,
+    config: MonitoringConfig,
+) -> dict[str, Any]:
+    psi = monitoring["psi"]
+    migration = {k: _finite_or_none(v) for k, v in monitoring["migration_summary"].items()}
+    features_psi = psi.loc[psi["name"] != "score"] if psi is not None else None
+    actions = recs["action"].value_counts()
+    summary = {
+        "as_of": as_of,
+        "buyers": len(scores),
+        "scored": int((scores["grade"] < MASTER_SCALE.default_grade).sum()),
+        "in_default": int((scores["grade"] == MASTER_SCALE.default_grade).sum()),
+        "model_version": model_version,
+        "policy_version": policy.version,
+        "monitoring_version": config.version,
+        "score_psi": float(psi.loc[psi["name"] == "score", "psi"].iat[0])
+        if psi is not None
+        else None,
+        "max_feature_psi": float(features_psi["psi"].max()) if features_psi is not None else None,
+        "features_red": int((features_psi["light"] == "red").sum())
+        if features_psi is not None
+        else None,
+        "backtest_auc": float(backtest[0]["auc"]) if backtest else None,
+        "backtest_light": backtest[0].get("worst_light") if backtest else None,
+        "alerts_total": len(alerts),
+        "alerts": alert_summary(alerts),
+        "actions": {
+            a: int(actions.get(a, 0))
+            for a in ("increase", "decrease", "maintain", "cancel", "refer")
+        },
+        "limits": len(recs),
+        "migration": migration,
+        **inputs,
+    }
+    return {k: _finite_or_none(v) for k, v in summary.items()}
+
+
+def log_daily_run(
+    summary: dict[str, Any], pointer: Path, files: dict[str, Path], mlflow_artifacts: Path
+) -> str:
+    """One MLflow run per date; step = days since 1970 so the metrics form time series."""
+    registry.ensure_experiment(DAILY_EXPERIMENT, mlflow_artifacts)
+    mlflow.set_experiment(DAILY_EXPERIMENT)
+    step = int(pd.Timestamp(summary["as_of"]).value // 86_400_000_000_000)
+    with mlflow.start_run(run_name=f"rescore {summary['as_of']}") as run:
+        mlflow.log_params(
+            {
+                k: summary[k]
+                for k in ("as_of", "model_version", "policy_version", "monitoring_version")
+            }
+        )
+        numbers = {
+            k: float(v)
+            for k, v in summary.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and v is not None
+        }
+        numbers |= {f"alerts_{k}": float(v) for k, v in summary["alerts"].items()}
+        numbers |= {f"action_{k}": float(v) for k, v in summary["actions"].items()}
+        numbers |= {
+            f"migration_{k}": float(v)
+            for k, v in summary["migration"].items()
+            if isinstance(v, int | float)
+        }
+        mlflow.log_metrics({k: v for k, v in numbers.items() if np.isfinite(v)}, step=step)
+        mlflow.set_tag("inputs_missing", str(summary.get("inputs_missing", False)))
+        mlflow.log_artifact(str(pointer), artifact_path="published")
+        for name, path in files.items():
+            mlflow.log_artifact(str(path), artifact_path=name)
+        return run.info.run_id
+
+
+def _today() -> str:
+    return dt.date.today().isoformat()
+
+
+def _run_name() -> str:
+    """'rescore 2026-11-30': scheduled runs (as_of None) are named after today."""
+    from prefect.runtime import flow_run
+
+    return f"rescore {flow_run.parameters.get('as_of') or _today()}"
+
+
+@flow(name="daily-rescore", flow_run_name=_run_name)
+def daily_rescore_flow(
+    lake_dir: Path,
+    mlflow_uri: str,
+    mlflow_artifacts: Path,
+    as_of: str | None = None,
+    drop_dir: Path | None = None,
+    policy_path: Path = POLICY_PATH,
+    monitoring_path: Path = MONITORING_PATH,
+) -> RescoreResult:
+    """Rescore every buyer as of `as_of` (default today) and publish scores, limits, alerts
+    and monitoring as one unit."""
+    logger = get_run_logger()
+    date = pd.Timestamp(as_of or _today()).date().isoformat()
+    policy = load_policy(policy_path)
+    config = load_monitoring_config(monitoring_path)
+    store = DailyStore(lake_dir)
+    with store.lock(date):
+        inputs = (
+            ingest_drop(drop_dir, lake_dir, date)
+            if drop_dir is not None
+            else {"inputs_missing": False, "files": 0, "rows": 0, "quarantined_rows": 0}
+        )
+        model, model_version, reference = load_champion(mlflow_uri)
+        tables = read_tables(lake_dir)
+        state = lake_state(lake_dir)
+        features = daily_features(tables, date, state)
+        scores = task(score_buyers, name="score", cache_policy=NO_CACHE)(
+            features, model, model_version
+        )
+        previous, previous_scores, history = _previous_outputs(
+            store, date, policy.hysteresis.no_increase_after_decrease_days
+        )
+        recs = task(recommend, name="recommend-limits", cache_policy=NO_CACHE)(
+            date, tables, scores, features, previous_scores, history, policy, model_version
+        )
+        since = pd.Timestamp(previous) if previous else None
+        alerts = task(build_alerts, name="alerts", cache_policy=NO_CACHE)(
+            pd.Timestamp(date), scores, previous_scores, tables["events"],
+            features[["buyer_id", "statement_age_months", "no_statement"]],
+            tables["limits"], config, since,
+        )  # fmt: skip
+        monitoring = task(monitor, name="monitoring", cache_policy=NO_CACHE)(
+            features, scores, previous_scores, reference
+        )
+        backtest = matured_cohorts(
+            tables, model, date, model_version, config.backtest.cohorts, state
+        )
+        summary = _summary(
+            date, scores, recs, alerts, monitoring, backtest, inputs, model_version, policy, config
+        )
+        if reference is None:
+            logger.warning(
+                "model v%s has no stored training reference: no drift figures", model_version
+            )
+
+        staging = store.stage(date)
+        staging.write_frame("scores", scores)
+        staging.write_frame("recommendations", recs)
+        staging.write_text("recommendations.csv", recs.to_csv(index=False))
+        recs_html = staging.write_text("recommendations.html", recommendations_html(recs))
+        staging.write_frame("alerts", alerts)
+        if monitoring["psi"] is not None:
+            staging.write_frame("psi", monitoring["psi"])
+        staging.write_frame("migration", monitoring["migration"])
+        if backtest is not None:
+            staging.write_frame("backtest", backtest[1])
+        history_rows = history_frame(store, current=(date, summary, scores["grade"]))
+        monitoring_page = monitoring_html(
+            date, summary, monitoring["psi"], monitoring["migration"],
+            backtest[1] if backtest else None, alerts, history_rows if len(history_rows) else None,
+        )  # fmt: skip
+        mon_html = staging.write_text("monitoring.html", monitoring_page)
+        pointer = store.commit(staging, summary)
+
+    registry.configure(mlflow_uri)
+    task(log_daily_run, name="mlflow-run", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)(
+        summary, pointer, {"reports": recs_html, "monitoring": mon_html}, mlflow_artifacts
+    )
+    logger.info(
+        "%s: %d buyers scored with model v%s, %d limits (%s), %d alerts%s -> %s",
+        date, summary["scored"], model_version, summary["limits"],
+        ", ".join(f"{k} {v}" for k, v in summary["actions"].items() if v),
+        summary["alerts_total"],
+        "; inputs missing for the day" if summary.get("inputs_missing") else "",
+        pointer,
+    )  # fmt: skip
+    return RescoreResult(date, pointer, summary, recs_html, mon_html)
+
+
+@flow(name="monitoring-report")
+def monitoring_history_flow(lake_dir: Path) -> Path:
+    """The portfolio's monitoring history across every published date, as one HTML page."""
+    from data.lake import atomic_write_text
+
+    store = DailyStore(lake_dir)
+    dates = store.dates()
+    if not dates:
+        raise RuntimeError("no daily runs published yet: run `solvency rescore` first")
+    latest = dates[-1]
+    pointer = store.pointer(latest) or {}
+    files = pointer.get("files", {})
+
+    def optional(name: str) -> pd.DataFrame | None:
+        return store.read(latest, name) if f"{name}.parquet" in files else None
+
+    page = monitoring_html(
+        latest, pointer.get("summary", {}), optional("psi"), optional("migration"),
+        optional("backtest"), optional("alerts"), history_frame(store),
+    )  # fmt: skip
+    path = store.root / "history.html"
+    atomic_write_text(path, page)
+    return path

@@ -1,0 +1,104 @@
+"""The monitoring configuration: one versioned YAML file, validated on load.
+
+`load_monitoring_config(path)` returns a frozen `MonitoringConfig`; any wrong, missing or
+unknown field raises `MonitoringConfigError` naming its path in the file (e.g.
+`alerts.large_cover: Input should be greater than or equal to 0`), like the limit policy
+(`models.limit_policy`). The alerting (`models/alerts.py`) and the daily flow only read
+this object.
+
+The PSI thresholds are deliberately not part of the file: drift lights always use
+`models.validation.PSI_WATCH` / `PSI_SHIFT`, the same as the model validation report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from data.reference import EVENT_TYPES
+from models.master_scale import MASTER_SCALE
+
+MONITORING_PATH = Path(__file__).resolve().parents[1] / "config" / "monitoring.yaml"
+
+
+class MonitoringConfigError(ValueError):
+    """The monitoring file is missing, unreadable or invalid; the message names each bad field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Alerts(_Strict):
+    """Alert rules; see config/monitoring.yaml for what each means."""
+
+    downgrade_notches: Annotated[int, Field(ge=1, le=MASTER_SCALE.default_grade - 1)] = 2
+    # Grade 1 cannot be crossed into (nothing is better), so the watch list starts at 2.
+    watch_list_grade: Annotated[int, Field(ge=2, le=MASTER_SCALE.n_performing)] = 8
+    events: tuple[str, ...] = ("insolvency", "liquidation", "claim_filed", "overdue_notification")
+    event_lookback_days: Annotated[int, Field(ge=0, le=366)] = 7
+    stale_statement_months: Annotated[int, Field(ge=1, le=120)] = 18
+    large_cover: Annotated[float, Field(ge=0)] = 500_000
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - EVENT_TYPES)
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {sorted(EVENT_TYPES)}")
+        repeated = sorted({v for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(f"event types listed more than once: {repeated}")
+        return value
+
+
+class Backtest(_Strict):
+    cohorts: Annotated[int, Field(ge=1, le=24)] = 1
+
+
+class MonitoringConfig(_Strict):
+    """Everything the daily alerting and monitoring read from config/monitoring.yaml."""
+
+    version: Annotated[str, Field(min_length=1)]
+    alerts: Alerts = Alerts()
+    backtest: Backtest = Backtest()
+    #: SHA-256 of the file's bytes (set by load_monitoring_config), logged beside the version.
+    fingerprint: str = ""
+
+
+def _field_path(location: tuple) -> str:
+    return ".".join(str(part) for part in location) or "(top level)"
+
+
+def parse_monitoring_config(config: object, source: str = "monitoring config") -> MonitoringConfig:
+    """Validate an already-parsed mapping; errors list every bad field by its path."""
+    if not isinstance(config, dict):
+        raise MonitoringConfigError(
+            f"{source}: expected a mapping of settings, got {type(config).__name__}"
+        )
+    try:
+        return MonitoringConfig.model_validate(config)
+    except ValidationError as exc:
+        lines = [f"  {_field_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise MonitoringConfigError(f"{source} is invalid:\n" + "\n".join(lines)) from None
+
+
+def load_monitoring_config(path: str | Path = MONITORING_PATH) -> MonitoringConfig:
+    """Read and validate the monitoring file; the result carries the file's fingerprint."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise MonitoringConfigError(
+            f"cannot read the monitoring config {path}: {exc.strerror}"
+        ) from None
+    try:
+        config = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise MonitoringConfigError(f"{path} is not valid YAML: {exc}") from None
+    parsed = parse_monitoring_config(config, str(path))
+    return parsed.model_copy(update={"fingerprint": hashlib.sha256(raw).hexdigest()})

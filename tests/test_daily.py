@@ -1,0 +1,194 @@
+"""The daily rescoring flow: idempotent, atomic per date, locked, and honest about its inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from typing import ClassVar
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.daily_store import DailyStore, RunBusyError
+from data.drops import split_daily_drops
+from data.generator import GeneratorConfig, generate_portfolio, write_portfolio
+from data.ingest import ingest_directory
+from data.lake import Lake
+from features.snapshot import build_snapshots
+from flows.daily import DAILY_TABLES, daily_rescore_flow
+from flows.deployments import MONITORING_CRON, RETRAIN_CRON, build_deployments, daily_cron
+from flows.settings import Settings
+from models import registry
+from models.monitoring import build_reference
+
+BASE, END = dt.date(2026, 11, 26), dt.date(2026, 11, 30)
+
+
+class StandInModel:
+    """A small, transparent PD model: logistic in days beyond terms and overdue age."""
+
+    kind = "stand-in"
+    feature_names: ClassVar[list[str]] = ["dbt_12m", "oldest_overdue_days"]
+    slopes: ClassVar[dict[str, float]] = {"dbt_12m": 0.05, "oldest_overdue_days": 0.02}
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            {n: s * frame[n].astype("float64").fillna(0.0) for n, s in self.slopes.items()},
+            index=frame.index,
+        )
+
+    def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
+        z = -4.0 + self.contributions(frame).sum(axis=1).to_numpy()
+        return 1 / (1 + np.exp(-z))
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    """A generated book loaded as known on BASE, daily drops after it, a champion in MLflow."""
+    root = tmp_path_factory.mktemp("daily")
+    source = root / "source"
+    config = GeneratorConfig(n_buyers=250, months=26, end_date=END, seed=11)
+    write_portfolio(generate_portfolio(config), source)
+    plan = split_daily_drops(source, BASE, END, root / "drops")
+    lake_dir = root / "lake"
+    ingest_directory(plan.base_dir, Lake(lake_dir), load_date=BASE)
+
+    uri = f"sqlite:///{root}/mlflow.db"
+    registry.configure(uri)
+    experiment = registry.ensure_experiment("test", root / "artifacts")
+    model = StandInModel()
+    snapshot = build_snapshots(Lake(lake_dir).read_tables(DAILY_TABLES), [pd.Timestamp(BASE)])
+    reference = build_reference(snapshot, model.feature_names, model.predict_pd(snapshot))
+    with mlflow.start_run(experiment_id=experiment) as run:
+        uri_model = registry.log_pd_model(model, model.feature_names, set())
+        mlflow.log_text(json.dumps(reference), "reference/reference.json")
+        version = registry.register(uri_model, run.info.run_id, {"kind": "stand-in"}).version
+    registry.move_alias(registry.CHAMPION, version, "test champion")
+    yield {
+        "root": root,
+        "lake": lake_dir,
+        "drops": root / "drops",
+        "uri": uri,
+        "artifacts": root / "artifacts",
+        "buyers": len(Lake(lake_dir).read("buyers")),
+    }
+    mlflow.set_tracking_uri(None)
+
+
+def _run(book, date: dt.date, drop_dir=None, uri=None):
+    return daily_rescore_flow(
+        book["lake"],
+        uri or book["uri"],
+        book["artifacts"],
+        date.isoformat(),
+        drop_dir if drop_dir is not None else book["drops"],
+    )
+
+
+def _outputs(store: DailyStore, date: str) -> dict[str, pd.DataFrame]:
+    return {n: store.read(date, n) for n in ("scores", "recommendations", "alerts", "migration")}
+
+
+def test_rerun_of_a_date_replaces_its_outputs_as_one_unit(book):
+    date = dt.date(2026, 11, 27)
+    first = _run(book, date)
+    store = DailyStore(book["lake"])
+    before = _outputs(store, date.isoformat())
+    run_before = store.pointer(date.isoformat())["run_id"]
+    assert len(before["scores"]) == book["buyers"]
+    assert first.summary["score_psi"] is not None  # drift against the stored reference
+    assert not before["recommendations"][["policyholder_id", "buyer_id"]].duplicated().any()
+
+    second = _run(book, date)
+    after = _outputs(store, date.isoformat())
+    assert store.pointer(date.isoformat())["run_id"] != run_before
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(frame, after[name], obj=name)
+    runs = [p for p in (store.root / date.isoformat()).iterdir() if p.is_dir()]
+    assert len(runs) == 1  # the replaced run is gone: no duplicates on disk either
+    assert second.recommendations_html.exists() and second.monitoring_html.exists()
+    assert "data:image/png;base64," in second.monitoring_html.read_text()
+
+
+def test_a_failure_half_way_leaves_the_previous_outputs_and_a_rerun_completes(book, monkeypatch):
+    date = dt.date(2026, 11, 28)
+    _run(book, date)
+    store = DailyStore(book["lake"])
+    published = store.pointer(date.isoformat())
+    before = store.read(date.isoformat(), "recommendations")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected failure in the recommendation step")
+
+    monkeypatch.setattr("flows.daily.recommend_limits", broken)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        _run(book, date)
+    assert store.pointer(date.isoformat()) == published
+    pd.testing.assert_frame_equal(store.read(date.isoformat(), "recommendations"), before)
+
+    monkeypatch.undo()
+    _run(book, date)
+    assert store.pointer(date.isoformat())["run_id"] != published["run_id"]
+    pd.testing.assert_frame_equal(store.read(date.isoformat(), "recommendations"), before)
+
+
+def test_two_runs_of_the_same_date_cannot_overlap(book):
+    date = dt.date(2026, 11, 29)
+    store = DailyStore(book["lake"])
+    with store.lock(date.isoformat()), pytest.raises(RunBusyError, match="already running"):
+        _run(book, date)
+    assert store.pointer(date.isoformat()) is None  # the refused run published nothing
+
+
+def test_a_missing_day_and_bad_rows_are_reported_and_the_run_goes_on(book):
+    drops = book["root"] / "drops-edited"
+    shutil.copytree(book["drops"], drops, dirs_exist_ok=True)
+    shutil.rmtree(drops / "2026-11-29", ignore_errors=True)
+    missing = _run(book, dt.date(2026, 11, 29), drop_dir=drops)
+    assert missing.summary["inputs_missing"] is True
+
+    day = drops / "2026-11-30"
+    invoices = Lake(book["lake"]).read("invoices").head(1)
+    bad = invoices.assign(invoice_id="BAD-1", amount=-5.0)
+    bad.to_parquet(day / "invoices_bad.parquet", index=False)
+    result = _run(book, dt.date(2026, 11, 30), drop_dir=drops)
+    assert result.summary["inputs_missing"] is False
+    assert result.summary["quarantined_rows"] >= 1
+    quarantine = Lake(book["lake"]).read("quarantine")
+    bad_rows = quarantine.loc[quarantine["record"].str.contains("BAD-1", regex=False)]
+    assert set(bad_rows["column"]) == {"amount"} and (bad_rows["load_date"] == "2026-11-30").all()
+
+
+def test_no_champion_stops_with_a_message_for_the_analyst(book, tmp_path):
+    with pytest.raises(registry.NoChampionError, match="solvency train"):
+        _run(book, dt.date(2026, 11, 27), uri=f"sqlite:///{tmp_path}/empty.db")
+    registry.configure(book["uri"])
+
+
+def test_deployments_carry_their_schedules_and_parameters(tmp_path):
+    settings = Settings(
+        lake_dir=tmp_path / "lake",
+        demo_dir=tmp_path / "demo",
+        mlflow_uri="http://mlflow:5000",
+        mlflow_artifacts=tmp_path / "artifacts",
+        drop_dir=tmp_path / "drops",
+        daily_time="05:30",
+        timezone="Europe/Paris",
+        auto_promote=True,
+    )
+    deployments = {d.name: d for d in build_deployments(settings)}
+    assert set(deployments) == {"daily-rescore", "monthly-retrain", "monitoring-report"}
+    daily = deployments["daily-rescore"].schedules[0].schedule
+    assert (daily.cron, daily.timezone) == ("30 5 * * *", "Europe/Paris")
+    params = deployments["daily-rescore"].parameters
+    assert params["as_of"] is None and params["drop_dir"] == str(tmp_path / "drops")
+    assert params["mlflow_uri"] == "http://mlflow:5000"
+    assert deployments["monthly-retrain"].schedules[0].schedule.cron == RETRAIN_CRON
+    assert deployments["monthly-retrain"].parameters["auto_promote"] is True
+    assert deployments["monitoring-report"].schedules[0].schedule.cron == MONITORING_CRON
+    assert daily_cron("06:00") == "0 6 * * *"
+    with pytest.raises(ValueError, match="HH:MM"):
+        daily_cron("25:00")
