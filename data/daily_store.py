@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from data.lake import OUTPUTS, atomic_write_parquet, atomic_write_text
+from data.lake import OUTPUTS, atomic_write_csv, atomic_write_parquet, atomic_write_text
 
 DAILY = "daily"
 
@@ -53,6 +53,12 @@ class Staging:
         path = self.folder / f"{name}.parquet"
         atomic_write_parquet(frame, path)
         self.files[f"{name}.parquet"] = path.name
+        return path
+
+    def write_csv(self, filename: str, frame: pd.DataFrame) -> Path:
+        path = self.folder / filename
+        atomic_write_csv(frame, path)
+        self.files[filename] = path.name
         return path
 
     def write_text(self, filename: str, text: str) -> Path:

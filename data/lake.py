@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 MANIFEST = "_manifest.json"
@@ -58,6 +59,36 @@ def atomic_write_parquet(frame: pd.DataFrame | pa.Table, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def csv_ready(frame: pd.DataFrame) -> pa.Table:
+    """The frame as Arrow for a CSV an underwriter opens: date-only timestamps as dates."""
+    columns = {}
+    for name in frame.columns:
+        values = frame[name]
+        if (
+            pd.api.types.is_datetime64_any_dtype(values)
+            and (values.isna() | (values == values.dt.normalize())).all()
+        ):
+            columns[name] = pa.array(values.dt.date, type=pa.date32())
+        else:
+            columns[name] = pa.array(values, from_pandas=True)
+    return pa.table(columns)
+
+
+def atomic_write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """A frame as CSV (header, no index, quotes only where needed), written then renamed.
+
+    Why Arrow's writer: it is multi-threaded and ~10x faster than `DataFrame.to_csv` on the
+    million-row recommendation tables of a large portfolio.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        pa_csv.write_csv(csv_ready(frame), tmp, pa_csv.WriteOptions(quoting_style="needed"))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -153,6 +184,12 @@ class Lake:
         """Partitions (e.g. as-of dates) published for an output, in sorted order."""
         folder = self.root / OUTPUTS / name
         return sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
+
+    def write_output_csv(self, name: str, filename: str, frame: pd.DataFrame) -> Path:
+        """A CSV companion of an output, replaced atomically."""
+        path = self.root / OUTPUTS / name / filename
+        atomic_write_csv(frame, path)
+        return path
 
     def write_output_text(self, name: str, filename: str, text: str) -> Path:
         """A companion file of an output (CSV, HTML report), replaced atomically."""

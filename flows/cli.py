@@ -6,6 +6,8 @@ Heavy imports (Prefect, the generator) happen inside the commands, so `--help` i
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.settings import Settings
+from flows.settings import Settings, SettingsError
 
 app = typer.Typer(
     name="solvency",
@@ -24,7 +26,13 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 console = Console()
-SETTINGS = Settings.from_env()
+#: The environment as the command found it (before the settings export PREFECT_API_URL).
+_ENVIRONMENT_AT_START = dict(os.environ)
+try:
+    SETTINGS = Settings.from_env()
+except SettingsError as exc:  # a bad SOLVENCY_* value or config file: say which, no traceback
+    sys.exit(f"solvency: {exc}")
+SETTINGS.export_prefect()
 #: The demo book ends here; features and the load date use it so the demo is reproducible.
 DEMO_END = "2026-11-30"
 
@@ -42,6 +50,27 @@ def _parse_date(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError as exc:
         raise typer.BadParameter(f"'{value}' is not a date in YYYY-MM-DD form") from exc
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Show the effective settings, each with where it comes from (default, the file named
+    by SOLVENCY_CONFIG, or an environment variable); see config/production.toml."""
+    from dataclasses import asdict
+
+    from flows.settings import ENVIRONMENT
+
+    config = _ENVIRONMENT_AT_START.get("SOLVENCY_CONFIG")
+    table = Table(
+        title=f"solvency settings (config file: {config or 'none, SOLVENCY_CONFIG unset'})"
+    )
+    for column in ("setting", "value", "variable", "from"):
+        table.add_column(column, overflow="fold")
+    sources = Settings.sources(_ENVIRONMENT_AT_START)
+    for name, value in asdict(SETTINGS).items():
+        shown = "[dim]unset[/dim]" if value is None else str(value)
+        table.add_row(name, shown, ENVIRONMENT[name], sources[name])
+    console.print(table)
 
 
 @app.command()
@@ -663,7 +692,7 @@ def rescore(
     import pandas as pd
 
     from data.daily_store import RunBusyError
-    from flows.daily import daily_rescore_flow
+    from flows.daily import rescore_flow_for
     from models.limit_policy import POLICY_PATH, PolicyError
     from models.registry import NoChampionError
 
@@ -683,11 +712,12 @@ def rescore(
                 "new rows"):  # fmt: skip
         table.add_column(col, justify="left" if col == "as of" else "right")
     result = None
+    rescore_flow = rescore_flow_for(SETTINGS)
     for date in dates:
         try:
-            result = daily_rescore_flow(
+            result = rescore_flow(
                 lake, SETTINGS.mlflow_uri, SETTINGS.mlflow_artifacts, date, drop_dir,
-                policy or POLICY_PATH,
+                policy or POLICY_PATH, partition_buyers=SETTINGS.partition_buyers,
             )  # fmt: skip
         except (NoChampionError, PolicyError, RunBusyError) as exc:
             console.print(f"[red]rescoring of {date} stopped:[/red] {exc}")
@@ -794,7 +824,8 @@ def demo(
         shutil.rmtree(lake, ignore_errors=True)
         if SETTINGS.mlflow_uri.startswith("sqlite:///"):  # a local store: start it over too
             Path(SETTINGS.mlflow_uri.removeprefix("sqlite:///")).unlink(missing_ok=True)
-            shutil.rmtree(SETTINGS.mlflow_artifacts, ignore_errors=True)
+            if SETTINGS.mlflow_artifacts is not None:
+                shutil.rmtree(SETTINGS.mlflow_artifacts, ignore_errors=True)
     if not (demo_dir / "buyers.parquet").exists():
         console.rule("1. generate the demo portfolio")
         generate(

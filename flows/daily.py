@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +24,21 @@ import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from data.daily_store import DailyStore
 from data.ingest import ingest_directory
 from data.lake import Lake
+from data.partitions import split_by_buyer, split_frame_by_buyer
 from features.labels import first_default_dates, label_snapshots
 from features.snapshot import as_of_index, build_snapshots
+from flows.settings import Settings
 from models import registry
-from models.alerts import alert_summary, build_alerts
+from models.alerts import alert_summary, build_alerts, combine_alerts
 from models.limit_inputs import assemble_pairs
 from models.limit_policy import POLICY_PATH, LimitPolicy, load_policy
 from models.limit_report import recommendations_html
-from models.limits import recommend_limits
+from models.limits import combine_recommendations, recommend_limits
 from models.master_scale import MASTER_SCALE
 from models.monitoring import (
     cohort_backtest,
@@ -43,7 +48,7 @@ from models.monitoring import (
 )
 from models.monitoring_config import MONITORING_PATH, MonitoringConfig, load_monitoring_config
 from models.monitoring_report import history_frame, monitoring_html
-from models.scoring import score_buyers
+from models.scoring import explain_rows, needs_explanation, score_buyers
 
 DAILY_EXPERIMENT = "daily-rescoring"
 DAILY_TABLES = (
@@ -66,6 +71,25 @@ class RescoreResult:
     summary: dict[str, Any]
     recommendations_html: Path
     monitoring_html: Path
+    #: (step, seconds, rows) in run order, for progress output and the benchmark.
+    steps: list[tuple[str, float, int | None]] = field(default_factory=list)
+
+
+class StepTimer:
+    """Wall time of the flow's steps (and rows handled), kept for the benchmark and logs."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float, int | None]] = []
+        self._clock = time.perf_counter()
+
+    def lap(self, step: str, rows: int | None = None) -> None:
+        now = time.perf_counter()
+        self.steps.append((step, now - self._clock, rows))
+        self._clock = now
+
+    def add(self, step: str, seconds: float) -> None:
+        """A figure measured elsewhere (inside partitions), reported beside the laps."""
+        self.steps.append((step, seconds, None))
 
 
 def _fingerprint(*parts: str) -> str:
@@ -128,13 +152,20 @@ def read_tables(lake_dir: Path) -> dict[str, pd.DataFrame]:
 
 def _features_key(context, parameters: dict[str, Any]) -> str:
     return _fingerprint(
-        "features", parameters["state"], parameters["as_of"], _source_hash("features")
+        "features",
+        parameters["state"],
+        parameters["as_of"],
+        f"{parameters['part']}/{parameters['partitions']}",
+        _source_hash("data", "features"),
     )
 
 
 @task(name="features", cache_key_fn=_features_key, cache_expiration=None)
-def daily_features(tables: dict[str, pd.DataFrame], as_of: str, state: str) -> pd.DataFrame:
-    """Snapshot of every buyer at as-of; cached per (lake state, date, feature code)."""
+def daily_features(
+    tables: dict[str, pd.DataFrame], as_of: str, state: str, part: int = 0, partitions: int = 1
+) -> pd.DataFrame:
+    """Snapshot of a partition's buyers at as-of; cached per (lake state, date, partition,
+    code), so a rerun of a date on an unchanged lake skips the feature build."""
     return build_snapshots(tables, as_of_index([as_of]))
 
 
@@ -154,12 +185,20 @@ def load_champion(mlflow_uri: str) -> tuple[Any, str, dict | None]:
 def _cohort_key(context, parameters: dict[str, Any]) -> str:
     return _fingerprint(
         "cohort",
-        parameters["state"],
-        parameters["as_of"],
+        parameters["lake"],
+        *_cohort_dates(parameters["as_of"], parameters["cohorts"]),
         parameters["model_version"],
-        str(parameters["cohorts"]),
-        _source_hash("features", "models"),
+        _source_hash("data", "features", "models"),
     )
+
+
+def _cohort_dates(as_of: str, cohorts: int) -> list[str]:
+    """The latest `cohorts` month ends whose 12-month outcome window ended by `as_of`."""
+    end = pd.Timestamp(as_of)
+    latest = (end - pd.DateOffset(months=12)) - pd.offsets.MonthEnd(0)
+    if latest > end - pd.DateOffset(months=12):
+        latest = latest - pd.offsets.MonthEnd(1)
+    return [(latest - pd.offsets.MonthEnd(k)).date().isoformat() for k in range(cohorts)]
 
 
 @task(name="matured-cohort-backtest", cache_key_fn=_cohort_key, cache_expiration=None)
@@ -169,18 +208,19 @@ def matured_cohorts(
     as_of: str,
     model_version: str,
     cohorts: int,
-    state: str,
+    lake: str,
 ) -> tuple[dict[str, Any], pd.DataFrame] | None:
     """Backtest the champion on the latest month-end cohorts whose 12-month window is over.
 
     Scores every buyer as it was known at each cohort date (point in time) and compares
     with the defaults observed since: AUC and observed vs predicted default rate per grade.
+    Cached per (lake, cohort dates, model version, code): the cohorts change once a month,
+    so the backtest runs on the first daily run of a month (or of a new champion) and the
+    other days reuse it. Its outcome windows are over, so only defaults reported more than
+    12 months late could change it.
     """
     end = pd.Timestamp(as_of)
-    latest = (end - pd.DateOffset(months=12)) - pd.offsets.MonthEnd(0)
-    if latest > end - pd.DateOffset(months=12):
-        latest = latest - pd.offsets.MonthEnd(1)
-    dates = [latest - pd.offsets.MonthEnd(k) for k in range(cohorts)]
+    dates = [pd.Timestamp(d) for d in _cohort_dates(as_of, cohorts)]
     first = tables["invoices"]["issue_date"].min()
     dates = [d for d in dates if pd.notna(first) and d >= first + pd.DateOffset(months=12)]
     if not dates:
@@ -218,6 +258,111 @@ def recommend(
         grace_days=policy.capacity.payment_grace_days,
     )
     return recommend_limits(pairs, policy, model_version)
+
+
+@dataclass
+class PartitionResult:
+    """What one buyer partition hands back to the flow (small: no lake tables)."""
+
+    features: pd.DataFrame
+    scores: pd.DataFrame
+    recommendations: pd.DataFrame
+    alerts: pd.DataFrame
+    #: Seconds per step inside the partition (summed over partitions by the flow).
+    seconds: dict[str, float]
+    #: Buyers given reason codes (`scoring.needs_explanation`).
+    explained: int
+
+
+@task(name="rescore-partition", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def rescore_partition(
+    tables: dict[str, pd.DataFrame],
+    features: pd.DataFrame,
+    as_of: str,
+    model: Any,
+    model_version: str,
+    previous_scores: pd.DataFrame | None,
+    history: pd.DataFrame | None,
+    since: str | None,
+    policy: LimitPolicy,
+    config: MonitoringConfig,
+) -> PartitionResult:
+    """Score, recommend and alert for one partition's buyers; then reason codes where used.
+
+    Reason codes (about 20x the cost of a PD) are computed only for the buyers someone
+    reads about today (`scoring.needs_explanation`): a changed grade, a limit action other
+    than maintain, or an alert.
+    """
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = now - clock
+        clock = now
+
+    scores = score_buyers(features, model, model_version, explain=np.zeros(len(features), bool))
+    lap("score")
+    recs = recommend(
+        as_of, tables, scores, features, previous_scores, history, policy, model_version
+    )
+    lap("recommend")
+    alerts = build_alerts(
+        pd.Timestamp(as_of), scores, previous_scores, tables["events"],
+        features[["buyer_id", "statement_age_months", "no_statement"]],
+        tables["limits"], config, pd.Timestamp(since) if since else None,
+    )  # fmt: skip
+    lap("alerts")
+    wanted = needs_explanation(scores, previous_scores, recs, alerts)
+    reasons = explain_rows(features, model, wanted)
+    scores = pd.concat(
+        [scores.drop(columns=reasons.columns), reasons.set_axis(scores.index)], axis=1
+    )
+    lap("reasons")
+    return PartitionResult(features, scores, recs, alerts, seconds, int(wanted.sum()))
+
+
+def build_task_runner(settings: Settings):
+    """The Prefect task runner the settings ask for: local threads (default), local
+    processes, or Dask (the cluster at `dask_address`, else a local one) via prefect-dask."""
+    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+    workers = settings.workers or os.cpu_count() or 1
+    if settings.task_runner == "threads":
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if settings.task_runner == "processes":
+        return ProcessPoolTaskRunner(max_workers=workers)
+    from prefect_dask import DaskTaskRunner
+
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    cluster = {"n_workers": settings.workers or 2, "threads_per_worker": 1}
+    api_url = _local_prefect_api()
+    if api_url:  # the workers report to this process's Prefect API, not to one each
+        cluster["env"] = {"PREFECT_API_URL": api_url}
+    return DaskTaskRunner(cluster_kwargs=cluster)
+
+
+def _local_prefect_api() -> str | None:
+    """In Prefect's local mode, start the temporary API server now and return its URL.
+
+    Why: a Dask worker process without PREFECT_API_URL would start a temporary server of
+    its own (tens of seconds each, competing for the same SQLite file). Started here, the
+    flow itself then reuses the very same server (Prefect keeps one per process).
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    return server.api_url
+
+
+def rescore_flow_for(settings: Settings):
+    """`daily_rescore_flow` with the task runner of `settings` (the CLI and deployments)."""
+    return daily_rescore_flow.with_options(task_runner=build_task_runner(settings))
 
 
 def _previous_outputs(
@@ -319,13 +464,12 @@ def _summary(
 
 
 def log_daily_run(
-    summary: dict[str, Any], pointer: Path, files: dict[str, Path], mlflow_artifacts: Path
+    summary: dict[str, Any], pointer: Path, files: dict[str, Path], mlflow_artifacts: Path | None
 ) -> str:
     """One MLflow run per date; step = days since 1970 so the metrics form time series."""
-    registry.ensure_experiment(DAILY_EXPERIMENT, mlflow_artifacts)
-    mlflow.set_experiment(DAILY_EXPERIMENT)
+    experiment = registry.ensure_experiment(DAILY_EXPERIMENT, mlflow_artifacts)
     step = int(pd.Timestamp(summary["as_of"]).value // 86_400_000_000_000)
-    with mlflow.start_run(run_name=f"rescore {summary['as_of']}") as run:
+    with mlflow.start_run(experiment_id=experiment, run_name=f"rescore {summary['as_of']}") as run:
         mlflow.log_params(
             {
                 k: summary[k]
@@ -363,57 +507,98 @@ def _run_name() -> str:
     return f"rescore {flow_run.parameters.get('as_of') or _today()}"
 
 
-@flow(name="daily-rescore", flow_run_name=_run_name)
+@flow(
+    name="daily-rescore",
+    flow_run_name=_run_name,
+    task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 1),
+)
 def daily_rescore_flow(
     lake_dir: Path,
     mlflow_uri: str,
-    mlflow_artifacts: Path,
+    mlflow_artifacts: Path | None,
     as_of: str | None = None,
     drop_dir: Path | None = None,
     policy_path: Path = POLICY_PATH,
     monitoring_path: Path = MONITORING_PATH,
+    partition_buyers: int = Settings.partition_buyers,
 ) -> RescoreResult:
     """Rescore every buyer as of `as_of` (default today) and publish scores, limits, alerts
-    and monitoring as one unit."""
+    and monitoring as one unit.
+
+    Buyers are processed in hash partitions of about `partition_buyers` buyers, each a
+    coarse task on the flow's task runner (threads by default; `rescore_flow_for(settings)`
+    picks processes or Dask). The published outputs do not depend on the partitioning.
+    """
     logger = get_run_logger()
     date = pd.Timestamp(as_of or _today()).date().isoformat()
     policy = load_policy(policy_path)
     config = load_monitoring_config(monitoring_path)
     store = DailyStore(lake_dir)
+    timings = StepTimer()
     with store.lock(date):
         inputs = (
             ingest_drop(drop_dir, lake_dir, date)
             if drop_dir is not None
             else {"inputs_missing": False, "files": 0, "rows": 0, "quarantined_rows": 0}
         )
+        timings.lap("ingest drop")
         model, model_version, reference = load_champion(mlflow_uri)
+        timings.lap("load champion")
         tables = read_tables(lake_dir)
         state = lake_state(lake_dir)
-        features = daily_features(tables, date, state)
-        scores = task(score_buyers, name="score", cache_policy=NO_CACHE)(
-            features, model, model_version
-        )
+        timings.lap("read lake", rows=sum(len(t) for t in tables.values()))
+        partitions = max(1, -(-len(tables["buyers"]) // partition_buyers))
         previous, previous_scores, history = _previous_outputs(
             store, date, policy.hysteresis.no_increase_after_decrease_days
         )
-        recs = task(recommend, name="recommend-limits", cache_policy=NO_CACHE)(
-            date, tables, scores, features, previous_scores, history, policy, model_version
-        )
-        since = pd.Timestamp(previous) if previous else None
-        alerts = task(build_alerts, name="alerts", cache_policy=NO_CACHE)(
-            pd.Timestamp(date), scores, previous_scores, tables["events"],
-            features[["buyer_id", "statement_age_months", "no_statement"]],
-            tables["limits"], config, since,
-        )  # fmt: skip
+        parts = split_by_buyer(tables, partitions)
+        previous_parts = split_frame_by_buyer(previous_scores, partitions)
+        history_parts = split_frame_by_buyer(history, partitions)
+        timings.lap("partition", rows=len(tables["buyers"]))
+        features_futures = [
+            daily_features.submit(parts[k], date, state, k, partitions) for k in range(partitions)
+        ]
+        part_features = [f.result() for f in features_futures]
+        timings.lap("features", rows=sum(len(f) for f in part_features))
+        futures = [
+            rescore_partition.submit(
+                parts[k], part_features[k], date, model, model_version,
+                previous_parts[k], history_parts[k], previous, policy, config,
+            )
+            for k in range(partitions)
+        ]  # fmt: skip
+        results = [f.result() for f in futures]
+        del parts, features_futures, part_features, futures
+        timings.lap("score, limits, alerts, reasons", rows=sum(len(r.scores) for r in results))
+        features = pd.concat([r.features for r in results], ignore_index=True)
+        scores = pd.concat([r.scores for r in results], ignore_index=True)
+        order = np.argsort(scores["buyer_id"].to_numpy(dtype=object), kind="stable")
+        features = features.take(order).reset_index(drop=True)
+        scores = scores.take(order).reset_index(drop=True)
+        recs = combine_recommendations([r.recommendations for r in results], policy)
+        alerts = combine_alerts([r.alerts for r in results])
+        for step in ("score", "recommend", "alerts", "reasons"):
+            timings.add(f"  {step} (all partitions)", sum(r.seconds[step] for r in results))
+        explained = sum(r.explained for r in results)
+        timings.lap("combine", rows=len(scores))
         monitoring = task(monitor, name="monitoring", cache_policy=NO_CACHE)(
             features, scores, previous_scores, reference
         )
+        timings.lap("monitoring (PSI, migration)", rows=len(scores))
         backtest = matured_cohorts(
-            tables, model, date, model_version, config.backtest.cohorts, state
+            tables,
+            model,
+            date,
+            model_version,
+            config.backtest.cohorts,
+            str(Path(lake_dir).resolve()),
         )
+        timings.lap("matured-cohort backtest (monthly, cached)")
+        del tables
         summary = _summary(
             date, scores, recs, alerts, monitoring, backtest, inputs, model_version, policy, config
         )
+        summary |= {"partitions": partitions, "explained_buyers": explained}
         if reference is None:
             logger.warning(
                 "model v%s has no stored training reference: no drift figures", model_version
@@ -422,35 +607,39 @@ def daily_rescore_flow(
         staging = store.stage(date)
         staging.write_frame("scores", scores)
         staging.write_frame("recommendations", recs)
-        staging.write_text("recommendations.csv", recs.to_csv(index=False))
-        recs_html = staging.write_text("recommendations.html", recommendations_html(recs))
+        staging.write_csv("recommendations.csv", recs)
         staging.write_frame("alerts", alerts)
         if monitoring["psi"] is not None:
             staging.write_frame("psi", monitoring["psi"])
         staging.write_frame("migration", monitoring["migration"])
         if backtest is not None:
             staging.write_frame("backtest", backtest[1])
+        timings.lap("write tables (Parquet, CSV)", rows=len(scores) + len(recs))
+        recs_html = staging.write_text("recommendations.html", recommendations_html(recs))
         history_rows = history_frame(store, current=(date, summary, scores["grade"]))
         monitoring_page = monitoring_html(
             date, summary, monitoring["psi"], monitoring["migration"],
             backtest[1] if backtest else None, alerts, history_rows if len(history_rows) else None,
         )  # fmt: skip
         mon_html = staging.write_text("monitoring.html", monitoring_page)
+        timings.lap("HTML reports")
         pointer = store.commit(staging, summary)
+        timings.lap("publish (commit)")
 
     registry.configure(mlflow_uri)
     task(log_daily_run, name="mlflow-run", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)(
         summary, pointer, {"reports": recs_html, "monitoring": mon_html}, mlflow_artifacts
     )
+    timings.lap("MLflow run")
     logger.info(
-        "%s: %d buyers scored with model v%s, %d limits (%s), %d alerts%s -> %s",
-        date, summary["scored"], model_version, summary["limits"],
+        "%s: %d buyers scored with model v%s in %d partition(s), %d limits (%s), %d alerts%s -> %s",
+        date, summary["scored"], model_version, partitions, summary["limits"],
         ", ".join(f"{k} {v}" for k, v in summary["actions"].items() if v),
         summary["alerts_total"],
         "; inputs missing for the day" if summary.get("inputs_missing") else "",
         pointer,
     )  # fmt: skip
-    return RescoreResult(date, pointer, summary, recs_html, mon_html)
+    return RescoreResult(date, pointer, summary, recs_html, mon_html, timings.steps)
 
 
 @flow(name="monitoring-report")

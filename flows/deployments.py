@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
-from flows.daily import daily_rescore_flow, monitoring_history_flow
+from flows.daily import monitoring_history_flow, rescore_flow_for
 from flows.settings import Settings
 
 RETRAIN_CRON = "0 3 1 * *"
@@ -32,7 +32,7 @@ def daily_cron(time: str) -> str:
 
 @flow(name="monthly-retrain")
 def retrain_flow(
-    lake_dir: Path, mlflow_uri: str, mlflow_artifacts: Path, auto_promote: bool = False
+    lake_dir: Path, mlflow_uri: str, mlflow_artifacts: Path | None, auto_promote: bool = False
 ) -> str:
     """Retrain on everything the lake knows, register the challenger, promote if allowed."""
     from flows.train import promote_flow, train_flow
@@ -50,17 +50,20 @@ def retrain_flow(
 
 
 def build_deployments(settings: Settings) -> list[RunnerDeployment]:
-    """The three deployments with their schedules and parameters (tested without serving)."""
+    """The three deployments with their schedules and parameters (tested without serving).
+
+    The daily rescoring runs its buyer partitions on the settings' task runner (threads,
+    processes, or the Dask cluster at SOLVENCY_DASK_ADDRESS)."""
     common = {
         "lake_dir": str(settings.lake_dir),
         "mlflow_uri": settings.mlflow_uri,
-        "mlflow_artifacts": str(settings.mlflow_artifacts),
+        "mlflow_artifacts": str(settings.mlflow_artifacts) if settings.mlflow_artifacts else None,
     }
-    daily_parameters = {**common, "as_of": None}
+    daily_parameters = {**common, "as_of": None, "partition_buyers": settings.partition_buyers}
     if settings.drop_dir is not None:
         daily_parameters["drop_dir"] = str(settings.drop_dir)
     return [
-        daily_rescore_flow.to_deployment(
+        rescore_flow_for(settings).to_deployment(
             name="daily-rescore",
             schedules=[Cron(daily_cron(settings.daily_time), timezone=settings.timezone)],
             parameters=daily_parameters,

@@ -95,7 +95,7 @@ def publish_recommendations(lake_dir: Path, as_of: str, recs: pd.DataFrame) -> t
     """Parquet, CSV and HTML report of one as-of date, each replaced atomically."""
     lake = Lake(lake_dir)
     parquet = lake.write_output("recommendations", as_of, recs)
-    csv = lake.write_output_text("recommendations", f"{as_of}.csv", recs.to_csv(index=False))
+    csv = lake.write_output_csv("recommendations", f"{as_of}.csv", recs)
     html = lake.write_output_text("recommendations", f"{as_of}.html", recommendations_html(recs))
     return parquet, csv, html
 
@@ -107,13 +107,12 @@ def log_recommendation_run(
     policy_path: Path,
     html: Path,
     as_of: str,
-    mlflow_artifacts: Path,
+    mlflow_artifacts: Path | None,
 ) -> str:
     """One MLflow run per recommendation date: counts and amounts, policy file and report."""
-    registry.ensure_experiment(LIMITS_EXPERIMENT, mlflow_artifacts)
-    mlflow.set_experiment(LIMITS_EXPERIMENT)
+    experiment = registry.ensure_experiment(LIMITS_EXPERIMENT, mlflow_artifacts)
     model_version = str(recs["model_version"].iat[0]) if len(recs) else ""
-    with mlflow.start_run(run_name=f"limits {as_of}") as run:
+    with mlflow.start_run(experiment_id=experiment, run_name=f"limits {as_of}") as run:
         mlflow.log_params(
             {
                 "as_of": as_of,
@@ -147,7 +146,7 @@ def limits_flow(
     lake_dir: Path,
     as_of: str,
     mlflow_uri: str,
-    mlflow_artifacts: Path,
+    mlflow_artifacts: Path | None,
     policy_path: Path = POLICY_PATH,
 ) -> LimitsResult:
     """Recommend an action for every credit limit as of `as_of` and publish it."""
@@ -201,7 +200,7 @@ BACKTEST_VARIANTS = {
 def limit_backtest_flow(
     lake_dir: Path,
     mlflow_uri: str,
-    mlflow_artifacts: Path,
+    mlflow_artifacts: Path | None,
     policy_path: Path = POLICY_PATH,
     split: str = "test",
 ) -> pd.DataFrame:
@@ -237,9 +236,10 @@ def limit_backtest_flow(
         snapshots, dates, lake.read_tables(LIMIT_TABLES), model, str(version.version), policies
     )
     summary = summarise_backtest(results)
-    registry.ensure_experiment(LIMITS_EXPERIMENT, mlflow_artifacts)
-    mlflow.set_experiment(LIMITS_EXPERIMENT)
-    with mlflow.start_run(run_name=f"backtest {dates[0].date()}..{dates[-1].date()}"):
+    experiment = registry.ensure_experiment(LIMITS_EXPERIMENT, mlflow_artifacts)
+    with mlflow.start_run(
+        experiment_id=experiment, run_name=f"backtest {dates[0].date()}..{dates[-1].date()}"
+    ):
         mlflow.log_params(
             {"model_version": version.version, "policy_version": policy.version, "split": split}
         )

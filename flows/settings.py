@@ -1,51 +1,179 @@
-"""Runtime settings: where the lake and the demo data live, read from the environment.
+"""Runtime settings: one object for everything that differs between installations.
 
-One settings object for everything that differs between the embedded default (a local
-folder) and a production installation; command-line options override it per call.
+The embedded default needs nothing: a lake folder under `./data`, a local SQLite MLflow
+store, Prefect in local mode, partitions on local threads. A production installation sets
+the same fields in a TOML file named by `SOLVENCY_CONFIG` (see `config/production.toml`)
+and/or in environment variables; an environment variable wins over the file, and
+command-line options win over both, per call.
+
+| field | environment variable | default |
+|---|---|---|
+| lake_dir | SOLVENCY_LAKE | data/lake |
+| demo_dir | SOLVENCY_DEMO_DIR | data/demo |
+| mlflow_uri | MLFLOW_TRACKING_URI | sqlite:///data/mlflow/mlflow.db |
+| mlflow_artifacts | SOLVENCY_MLFLOW_ARTIFACTS | data/mlflow/artifacts; with an http(s) MLflow server, unset: the server's own artifact store |
+| prefect_api_url | PREFECT_API_URL | unset: Prefect runs in local mode |
+| drop_dir | SOLVENCY_DROP_DIR | unset |
+| daily_time | SOLVENCY_DAILY_TIME | 06:00 |
+| timezone | SOLVENCY_TIMEZONE | UTC |
+| auto_promote | SOLVENCY_AUTO_PROMOTE | false |
+| task_runner | SOLVENCY_TASK_RUNNER | threads (or processes, dask) |
+| dask_address | SOLVENCY_DASK_ADDRESS | unset (setting it means task_runner dask) |
+| workers | SOLVENCY_WORKERS | unset: threads/processes = cores, local Dask = 2 |
+| partition_buyers | SOLVENCY_PARTITION_BUYERS | 250000 buyers per partition |
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+import tomllib
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+TASK_RUNNERS = ("threads", "processes", "dask")
+
+#: Field -> environment variable (MLflow's and Prefect's own variables where they exist).
+ENVIRONMENT = {
+    "lake_dir": "SOLVENCY_LAKE",
+    "demo_dir": "SOLVENCY_DEMO_DIR",
+    "mlflow_uri": "MLFLOW_TRACKING_URI",
+    "mlflow_artifacts": "SOLVENCY_MLFLOW_ARTIFACTS",
+    "prefect_api_url": "PREFECT_API_URL",
+    "drop_dir": "SOLVENCY_DROP_DIR",
+    "daily_time": "SOLVENCY_DAILY_TIME",
+    "timezone": "SOLVENCY_TIMEZONE",
+    "auto_promote": "SOLVENCY_AUTO_PROMOTE",
+    "task_runner": "SOLVENCY_TASK_RUNNER",
+    "dask_address": "SOLVENCY_DASK_ADDRESS",
+    "workers": "SOLVENCY_WORKERS",
+    "partition_buyers": "SOLVENCY_PARTITION_BUYERS",
+}
+
+
+class SettingsError(ValueError):
+    """A setting with a wrong value; the message names the setting and where it came from."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Environment variables override the embedded defaults under `./data`:
+    """See the module docstring for every field, its variable and its default."""
 
-    `SOLVENCY_LAKE`, `SOLVENCY_DEMO_DIR`, `MLFLOW_TRACKING_URI` (MLflow's own variable; a
-    local SQLite file by default), `SOLVENCY_MLFLOW_ARTIFACTS` (where a local store keeps
-    model files), and for the scheduled runs `SOLVENCY_DROP_DIR`, `SOLVENCY_DAILY_TIME`
-    (HH:MM), `SOLVENCY_TIMEZONE` (IANA name) and `SOLVENCY_AUTO_PROMOTE` (true/false).
-    """
-
-    lake_dir: Path
-    demo_dir: Path
-    mlflow_uri: str
-    mlflow_artifacts: Path
-    #: Folder of daily input drops (`<drop_dir>/<YYYY-MM-DD>/`), or None (`SOLVENCY_DROP_DIR`).
+    lake_dir: Path = Path("data/lake")
+    demo_dir: Path = Path("data/demo")
+    mlflow_uri: str = "sqlite:///data/mlflow/mlflow.db"
+    #: Artifact root of new experiments on a local store; None = the tracking server's own
+    #: (its --artifacts-destination), the default when mlflow_uri is an http(s) server.
+    mlflow_artifacts: Path | None = Path("data/mlflow/artifacts")
+    #: Prefect server API (e.g. http://prefect:4200/api); None = Prefect's local mode.
+    prefect_api_url: str | None = None
+    #: Folder of daily input drops (`<drop_dir>/<YYYY-MM-DD>/`), or None.
     drop_dir: Path | None = None
     #: Local time of the scheduled daily rescoring and its IANA time zone.
     daily_time: str = "06:00"
     timezone: str = "UTC"
     #: Whether the monthly retrain may promote its challenger (else promotion is a decision).
     auto_promote: bool = False
+    #: Where the daily rescoring's buyer partitions run: threads, processes or dask.
+    task_runner: str = "threads"
+    #: A Dask scheduler (tcp://host:8786); None with task_runner dask = a local cluster.
+    dask_address: str | None = None
+    #: Workers of the local runner or local Dask cluster (None: its default).
+    workers: int | None = None
+    #: Buyers per partition of the daily rescoring (the number of partitions follows).
+    partition_buyers: int = 250_000
+
+    def __post_init__(self) -> None:
+        if self.task_runner not in TASK_RUNNERS:
+            raise SettingsError(
+                f"task_runner must be one of {', '.join(TASK_RUNNERS)}, got {self.task_runner!r}"
+            )
+        if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", self.daily_time.strip()):
+            raise SettingsError(f"daily_time must be HH:MM (24 h), got {self.daily_time!r}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(
+                f"timezone must be an IANA time zone such as Europe/Paris, got {self.timezone!r}"
+            ) from None
+        if self.partition_buyers < 1:
+            raise SettingsError(f"partition_buyers must be >= 1, got {self.partition_buyers}")
+        if self.workers is not None and self.workers < 1:
+            raise SettingsError(f"workers must be >= 1, got {self.workers}")
 
     @classmethod
-    def from_env(cls) -> Settings:
-        drop = os.environ.get("SOLVENCY_DROP_DIR")
-        return cls(
-            lake_dir=Path(os.environ.get("SOLVENCY_LAKE", "data/lake")),
-            demo_dir=Path(os.environ.get("SOLVENCY_DEMO_DIR", "data/demo")),
-            mlflow_uri=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///data/mlflow/mlflow.db"),
-            mlflow_artifacts=Path(
-                os.environ.get("SOLVENCY_MLFLOW_ARTIFACTS", "data/mlflow/artifacts")
-            ),
-            drop_dir=Path(drop) if drop else None,
-            daily_time=os.environ.get("SOLVENCY_DAILY_TIME", "06:00"),
-            timezone=os.environ.get("SOLVENCY_TIMEZONE", "UTC"),
-            auto_promote=os.environ.get("SOLVENCY_AUTO_PROMOTE", "false").lower()
-            in ("1", "true", "yes"),
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Defaults, then the TOML file named by SOLVENCY_CONFIG, then environment variables."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, Any] = {}
+        config = env.get("SOLVENCY_CONFIG")
+        if config:
+            raw |= _read_file(Path(config))
+        raw |= {name: env[var] for name, var in ENVIRONMENT.items() if env.get(var)}
+        server = str(raw.get("mlflow_uri", "")).startswith(("http://", "https://"))
+        if server and "mlflow_artifacts" not in raw:
+            raw["mlflow_artifacts"] = None
+        if raw.get("dask_address") and "task_runner" not in raw:
+            raw["task_runner"] = "dask"
+        return cls(**{name: _convert(name, value) for name, value in raw.items()})
+
+    @staticmethod
+    def sources(environ: dict[str, str] | None = None) -> dict[str, str]:
+        """Where each setting's value comes from: default, the config file, or a variable."""
+        env = os.environ if environ is None else environ
+        config = env.get("SOLVENCY_CONFIG")
+        in_file = set(_read_file(Path(config))) if config else set()
+        return {
+            f.name: "environment"
+            if env.get(ENVIRONMENT[f.name])
+            else ("file" if f.name in in_file else "default")
+            for f in fields(Settings)
+        }
+
+    def partitions(self, buyers: int) -> int:
+        """How many buyer partitions a portfolio of `buyers` is cut into (at least one)."""
+        return max(1, -(-buyers // self.partition_buyers))
+
+    def export_prefect(self) -> None:
+        """Point Prefect at the configured server (PREFECT_API_URL), unless already set."""
+        if self.prefect_api_url:
+            os.environ.setdefault("PREFECT_API_URL", self.prefect_api_url)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SettingsError(f"SOLVENCY_CONFIG names {path}, which does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingsError(
+            f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
+    return data
+
+
+def _convert(name: str, value: Any) -> Any:
+    """A file or environment value as the field's type; a bad value names the setting."""
+    if value is None:
+        return None
+    try:
+        if name in ("lake_dir", "demo_dir", "mlflow_artifacts", "drop_dir"):
+            return Path(value)
+        if name in ("workers", "partition_buyers"):
+            return int(value)
+        if name == "auto_promote":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("1", "true", "yes", "0", "false", "no"):
+                raise ValueError(f"not a yes/no value: {value!r}")
+            return text in ("1", "true", "yes")
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {name} ({ENVIRONMENT[name]}): {exc}") from None

@@ -16,7 +16,6 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from models.monitoring import build_reference
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sklearn.metrics import roc_auc_score
@@ -33,6 +32,7 @@ from features.training import (
 from flows.features import read_inputs
 from models import registry
 from models.master_scale import MASTER_SCALE
+from models.monitoring import build_reference
 from models.pd_model import fit_model
 from models.plots import (
     calibration_figure,
@@ -167,7 +167,7 @@ def fit_and_validate(
 def train_flow(
     lake_dir: Path,
     mlflow_uri: str,
-    mlflow_artifacts: Path,
+    mlflow_artifacts: Path | None,
     truth_dir: Path | None = None,
     register_kind: str = "lightgbm",
 ) -> TrainResult:

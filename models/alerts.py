@@ -128,7 +128,12 @@ def build_alerts(
     alerts["policyholders"] = alerts["policyholders"].fillna("").astype(object)
     alerts["severity"] = alerts["alert"].map(SEVERITY).fillna(_DEFAULT_SEVERITY)
     alerts["as_of_date"] = as_of
+    return order_alerts(alerts)
 
+
+def order_alerts(alerts: pd.DataFrame) -> pd.DataFrame:
+    """Alerts in reading order: most severe first, then the largest cover, then the buyer
+    and the alert type (a total order: one alert per buyer and type, so reruns agree)."""
     kind_rank = {kind: i for i, kind in enumerate(ALERT_TYPES)}
     alerts = alerts.assign(
         _severity=alerts["severity"].map({s: i for i, s in enumerate(SEVERITIES)}),
@@ -139,6 +144,14 @@ def build_alerts(
         kind="stable",
     )
     return _typed(alerts[ALERT_COLUMNS].reset_index(drop=True))
+
+
+def combine_alerts(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The alerts of several buyer partitions as one table, ordered as `build_alerts` does."""
+    filled = [p for p in parts if len(p)]
+    if not filled:
+        return parts[0] if parts else _empty()
+    return order_alerts(pd.concat(filled, ignore_index=True))
 
 
 def alert_summary(alerts: pd.DataFrame) -> dict[str, int]:

@@ -394,6 +394,26 @@ def expected_losses(
     )
 
 
+def combine_recommendations(parts: list[pd.DataFrame], policy: LimitPolicy) -> pd.DataFrame:
+    """Recommendations computed per buyer partition, as one table equal to what
+    `recommend_limits` gives on all pairs at once: ordered by (policyholder, buyer), review
+    priority ranked across the whole portfolio. (Every rule is per buyer or per pair; only
+    the review queue's rank spans partitions.)"""
+    filled = [p for p in parts if len(p)]
+    if len(filled) <= 1:
+        return filled[0] if filled else parts[0]
+    out = pd.concat(filled, ignore_index=True).sort_values(
+        ["policyholder_id", "buyer_id"], kind="stable", ignore_index=True
+    )
+    out["priority"] = review_priority(
+        out["action"].to_numpy(),
+        out["expected_loss_before"].to_numpy(),
+        out["expected_loss_after"].to_numpy(),
+        policy,
+    )
+    return out
+
+
 def review_priority(
     action: np.ndarray, el_before: np.ndarray, el_after: np.ndarray, policy: LimitPolicy
 ) -> np.ndarray:

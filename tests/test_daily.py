@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+from pathlib import Path
 from typing import ClassVar
 
 import mlflow
@@ -95,6 +97,9 @@ def _outputs(store: DailyStore, date: str) -> dict[str, pd.DataFrame]:
 def test_rerun_of_a_date_replaces_its_outputs_as_one_unit(book):
     date = dt.date(2026, 11, 27)
     first = _run(book, date)
+    # The run names its MLflow experiment; it must not leave one active for later runs
+    # (mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID to the whole process).
+    assert "MLFLOW_EXPERIMENT_ID" not in os.environ
     store = DailyStore(book["lake"])
     before = _outputs(store, date.isoformat())
     run_before = store.pointer(date.isoformat())["run_id"]
@@ -192,3 +197,105 @@ def test_deployments_carry_their_schedules_and_parameters(tmp_path):
     assert daily_cron("06:00") == "0 6 * * *"
     with pytest.raises(ValueError, match="HH:MM"):
         daily_cron("25:00")
+
+
+def test_partitions_on_threads_and_on_a_local_dask_cluster_give_identical_outputs(book, tmp_path):
+    """The same date in 1 partition, in 5 partitions on threads, and in 5 partitions on a
+    local Dask cluster of 2 worker processes (prefect-dask): the same published tables."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.daily import rescore_flow_for
+
+    runs = {
+        "single": (daily_rescore_flow, 10_000),
+        "threads": (daily_rescore_flow.with_options(task_runner=ThreadPoolTaskRunner(2)), 60),
+        "dask": (rescore_flow_for(Settings(task_runner="dask", workers=2)), 60),
+    }
+    outputs, summaries = {}, {}
+    for name, (flow_, partition_buyers) in runs.items():
+        lake = tmp_path / name
+        shutil.copytree(book["lake"], lake)  # the same lake and the same earlier runs
+        result = flow_(
+            lake, book["uri"], book["artifacts"], END.isoformat(),
+            partition_buyers=partition_buyers,
+        )  # fmt: skip
+        store = DailyStore(lake)
+        outputs[name] = {
+            **_outputs(store, END.isoformat()),
+            "psi": store.read(END.isoformat(), "psi"),
+        }
+        summaries[name] = result.summary
+    assert summaries["single"]["partitions"] == 1
+    assert summaries["threads"]["partitions"] == summaries["dask"]["partitions"] == 5
+    assert summaries["single"]["explained_buyers"] > 0
+    for name in ("threads", "dask"):
+        for table, frame in outputs["single"].items():
+            pd.testing.assert_frame_equal(outputs[name][table], frame, obj=f"{name} {table}")
+        same = {k: v for k, v in summaries[name].items() if k != "partitions"}
+        assert same == {k: v for k, v in summaries["single"].items() if k != "partitions"}
+    scores = outputs["single"]["scores"]
+    assert scores["buyer_id"].is_monotonic_increasing and scores["buyer_id"].is_unique
+
+
+def test_settings_come_from_a_config_file_overridden_by_the_environment(tmp_path):
+    config = tmp_path / "production.toml"
+    config.write_text(
+        'lake_dir = "/shared/lake"\nmlflow_uri = "http://mlflow:5000"\n'
+        'prefect_api_url = "http://prefect:4200/api"\ndask_address = "tcp://scheduler:8786"\n'
+        "partition_buyers = 100000\nauto_promote = true\n"
+    )
+    settings = Settings.from_env(
+        {"SOLVENCY_CONFIG": str(config), "MLFLOW_TRACKING_URI": "postgresql://db/mlflow"}
+    )
+    assert settings.lake_dir == Path("/shared/lake")
+    assert settings.mlflow_uri == "postgresql://db/mlflow"  # the environment wins
+    assert settings.task_runner == "dask"  # an address means the cluster
+    assert settings.partitions(1_000_000) == 10 and settings.partitions(1) == 1
+    assert settings.auto_promote is True and settings.prefect_api_url.startswith("http://prefect")
+    default = Settings.from_env({})
+    assert (default.task_runner, default.partitions(1_000_000)) == ("threads", 4)
+
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    from flows.daily import build_task_runner
+
+    runner = build_task_runner(settings)
+    assert isinstance(runner, DaskTaskRunner) and runner.address == "tcp://scheduler:8786"
+    assert isinstance(build_task_runner(default), ThreadPoolTaskRunner)
+
+
+def test_the_shipped_production_example_is_a_valid_cluster_configuration():
+    """config/production.toml: servers with database backends, shared lake, Dask cluster."""
+    path = Path(__file__).resolve().parents[1] / "config" / "production.toml"
+    environ = {"SOLVENCY_CONFIG": str(path), "SOLVENCY_WORKERS": "4"}
+    settings = Settings.from_env(environ)
+    assert settings.task_runner == "dask" and settings.dask_address.startswith("tcp://")
+    assert settings.mlflow_uri.startswith("http") and settings.mlflow_artifacts is None
+    assert settings.prefect_api_url.endswith("/api") and settings.lake_dir.is_absolute()
+    sources = Settings.sources(environ)
+    assert sources["workers"] == "environment" and sources["lake_dir"] == "file"
+    assert sources["mlflow_artifacts"] == "default"
+    assert Settings.from_env({}).mlflow_artifacts == Path("data/mlflow/artifacts")
+
+
+@pytest.mark.parametrize(
+    ("content", "environ", "message"),
+    [
+        ("lake = 'x'\n", {}, "unknown setting"),
+        ("partition_buyers = 0\n", {}, "partition_buyers must be >= 1"),
+        ("", {"SOLVENCY_TASK_RUNNER": "kubernetes"}, "task_runner must be one of"),
+        ("", {"SOLVENCY_WORKERS": "two"}, "SOLVENCY_WORKERS"),
+        ("", {"SOLVENCY_AUTO_PROMOTE": "maybe"}, "auto_promote"),
+        ("lake_dir = [", {}, "not valid TOML"),
+        ("", {"SOLVENCY_TIMEZONE": "Mars/Olympus"}, "timezone must be an IANA"),
+        ("daily_time = '6h'\n", {}, "daily_time must be HH:MM"),
+    ],
+)
+def test_a_bad_setting_is_named(tmp_path, content, environ, message):
+    from flows.settings import SettingsError
+
+    config = tmp_path / "bad.toml"
+    config.write_text(content)
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({"SOLVENCY_CONFIG": str(config), **environ})
