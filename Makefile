@@ -23,3 +23,7 @@ test: install
 bench: install
 	$(UV) run --frozen python -m benchmarks.bench_generate_ingest
 	$(UV) run --frozen python -m benchmarks.bench_features
+	$(UV) run --frozen python -m benchmarks.bench_train
+	$(UV) run --frozen python -m benchmarks.bench_limits
+	$(UV) run --frozen python -m benchmarks.bench_daily
+	$(UV) run --frozen python -m benchmarks.bench_polish

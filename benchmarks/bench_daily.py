@@ -7,7 +7,8 @@ training reference, exactly as `solvency train` + `solvency promote` leave it.
 
 Per size, each in a fresh process (its own peak memory, max RSS):
 1. the previous day (untimed): so the timed day has previous scores (grade migration,
-   downgrades, reason codes only where something changed) and the month's matured-cohort
+   downgrades, reason codes computed only where something changed and carried forward
+   where nothing did, with a staggered weekly refresh) and the month's matured-cohort
    backtest is cached, as on any day of a month but the first;
 2. the timed day: `daily_rescore_flow` through the task runner of the settings (threads by
    default; SOLVENCY_TASK_RUNNER / SOLVENCY_DASK_ADDRESS as in production), after a
@@ -103,6 +104,7 @@ def _day(lake: Path, uri: str, artifacts: Path, as_of: str) -> dict:
         "limits": summary["limits"],
         "alerts": summary["alerts_total"],
         "explained": summary["explained_buyers"],
+        "carried": summary["reasons_carried"],
     }
 
 
@@ -218,7 +220,8 @@ def _report(buyers: int, day: dict, floors: dict) -> None:
     print(
         f"\n{buyers:,} buyers, {floors['invoices']:,} invoices: {day['partitions']} partition(s) "
         f"on {day['runner']}; {day['scored']:,} scored, {day['limits']:,} limits, "
-        f"{day['alerts']:,} alerts, reason codes for {day['explained']:,} buyers"
+        f"{day['alerts']:,} alerts; reason codes computed for {day['explained']:,} buyers, "
+        f"carried unchanged from the previous day for {day['carried']:,}"
     )
     floor_of = {
         "read lake": ("pyarrow read", floors["read_s"]),
@@ -230,20 +233,30 @@ def _report(buyers: int, day: dict, floors: dict) -> None:
         vs = f"  {seconds / floor[1]:5.1f}x {floor[0]} ({floor[1]:.1f} s)" if floor else ""
         print(f"  {step:48s} {seconds:7.1f} s {rate}{vs}")
     score_s = _step(steps, "score (all")[0] + _step(steps, "reasons (all")[0]
+    # Partitions run side by side on the runner's threads, so their summed step times are
+    # thread time; the lap's wall time is shared out in proportion to compare with a floor
+    # that uses every core.
+    lap_s = _step(steps, "score, limits, alerts, reasons")[0]
+    threads_s = sum(
+        _step(steps, f"{name} (all")[0] for name in ("score", "recommend", "alerts", "reasons")
+    )
+    score_wall = score_s * lap_s / threads_s if threads_s > 0 else score_s
     print(
         f"  {'whole flow (server already up)':48s} {day['seconds']:7.1f} s"
         f"   peak {day['peak_gb']:.2f} GB"
     )
-    ratio = score_s / floors["predict_s"]
+    ratio = score_wall / floors["predict_s"]
     print(
-        f"  scoring with reason codes {score_s:.1f} s (summed over partitions) vs LightGBM "
-        f"predict of the {floors['boosters']} booster(s) {floors['predict_s']:.1f} s: "
+        f"  scoring with reason codes {score_wall:.1f} s of wall time ({score_s:.1f} s summed "
+        f"over partitions) vs LightGBM predict of the {floors['boosters']} booster(s) "
+        f"{floors['predict_s']:.1f} s: "
         f"{ratio:.2f}x (target <= {SCORING_RATIO:.0f}x: {'met' if ratio <= SCORING_RATIO else 'MISSED'})"
     )
     print(
         f"  for reference: predict_pd alone {floors['predict_pd_s']:.1f} s; reason codes cost "
         f"{floors['reasons_per_row_ms']:.3f} ms per buyer, so for all {floors['rows']:,} buyers "
-        f"~{floors['reasons_per_row_ms'] * floors['rows'] / 1e3:.0f} s: computed only where used"
+        f"~{floors['reasons_per_row_ms'] * floors['rows'] / 1e3:.0f} s: computed only where used "
+        "and changed"
     )
 
 
@@ -269,6 +282,9 @@ def main() -> None:
         return
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the steps are printed below
+    # A fresh PREFECT_HOME migrates a new database at the first flow: allow more than the
+    # default 20 s on a loaded machine (the server's start is never timed).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     home = args.workdir / "daily_champion"
     home.mkdir(parents=True, exist_ok=True)
     print("preparing the champion (not timed)…", flush=True)

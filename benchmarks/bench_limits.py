@@ -13,8 +13,8 @@ process (time and peak memory are its own):
 1. read inputs + `assemble_pairs` (read timed apart);
 2. read pairs + `recommend_limits` (read timed apart), with the action mix.
 
-    .venv/bin/python -m benchmarks.bench_limits                    # 2,000,000 pairs
-    .venv/bin/python -m benchmarks.bench_limits --pairs 200000 --seed 2   # quicker try-out
+    uv run python -m benchmarks.bench_limits                    # 2,000,000 pairs
+    uv run python -m benchmarks.bench_limits --pairs 200000 --seed 2   # quicker try-out
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -48,7 +49,13 @@ from models.monitoring import (
 )
 from models.monitoring_config import MONITORING_PATH, MonitoringConfig, load_monitoring_config
 from models.monitoring_report import history_frame, monitoring_html
-from models.scoring import explain_rows, needs_explanation, score_buyers
+from models.scoring import (
+    carry_reasons,
+    explain_rows,
+    needs_explanation,
+    reusable_reasons,
+    score_buyers,
+)
 
 DAILY_EXPERIMENT = "daily-rescoring"
 DAILY_TABLES = (
@@ -270,8 +277,11 @@ class PartitionResult:
     alerts: pd.DataFrame
     #: Seconds per step inside the partition (summed over partitions by the flow).
     seconds: dict[str, float]
-    #: Buyers given reason codes (`scoring.needs_explanation`).
+    #: Buyers given freshly computed reason codes (`scoring.needs_explanation`).
     explained: int
+    #: Buyers whose unchanged reason codes were carried from the previous run
+    #: (`scoring.reusable_reasons`).
+    carried: int
 
 
 @task(name="rescore-partition", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -289,9 +299,10 @@ def rescore_partition(
 ) -> PartitionResult:
     """Score, recommend and alert for one partition's buyers; then reason codes where used.
 
-    Reason codes (about 20x the cost of a PD) are computed only for the buyers someone
-    reads about today (`scoring.needs_explanation`): a changed grade, a limit action other
-    than maintain, or an alert.
+    Reason codes (about 20x the cost of a PD) are given only to the buyers someone reads
+    about today (`scoring.needs_explanation`): a changed grade, a limit action other than
+    maintain, or an alert; those whose grade and actions are unchanged since the previous
+    run keep its reason codes until their refresh day (`scoring.reusable_reasons`).
     """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -315,12 +326,24 @@ def rescore_partition(
     )  # fmt: skip
     lap("alerts")
     wanted = needs_explanation(scores, previous_scores, recs, alerts)
-    reasons = explain_rows(features, model, wanted)
+    previous_recs = (
+        history.loc[history["as_of_date"] == pd.Timestamp(since)]
+        if history is not None and since
+        else None
+    )
+    carried = wanted & reusable_reasons(
+        scores, previous_scores, recs, previous_recs, alerts, config.reasons.refresh_days
+    )
+    reasons = explain_rows(features, model, wanted & ~carried)
+    reasons = carry_reasons(reasons, scores, previous_scores, carried)
     scores = pd.concat(
-        [scores.drop(columns=reasons.columns), reasons.set_axis(scores.index)], axis=1
+        [scores.drop(columns=reasons.columns, errors="ignore"), reasons.set_axis(scores.index)],
+        axis=1,
     )
     lap("reasons")
-    return PartitionResult(features, scores, recs, alerts, seconds, int(wanted.sum()))
+    return PartitionResult(
+        features, scores, recs, alerts, seconds, int((wanted & ~carried).sum()), int(carried.sum())
+    )
 
 
 def build_task_runner(settings: Settings):
@@ -370,7 +393,10 @@ def _previous_outputs(
 ) -> tuple[str | None, pd.DataFrame | None, pd.DataFrame | None]:
     """The previous run's date and scores, and the recommendations of the last `days` days."""
     previous = store.previous_date(as_of)
-    scores = store.read(previous, "scores", ["buyer_id", "grade", "pd"]) if previous else None
+    scores = None
+    if previous:  # grades and PDs, and the reason codes that may be carried forward
+        columns = pq.read_schema(store.path(previous, "scores.parquet")).names
+        scores = store.read(previous, "scores", [c for c in columns if c != "as_of_date"])
     start = (pd.Timestamp(as_of) - pd.Timedelta(days=days)).date().isoformat()
     dates = [d for d in store.dates() if start <= d < as_of]
     history = (
@@ -580,6 +606,7 @@ def daily_rescore_flow(
         for step in ("score", "recommend", "alerts", "reasons"):
             timings.add(f"  {step} (all partitions)", sum(r.seconds[step] for r in results))
         explained = sum(r.explained for r in results)
+        carried = sum(r.carried for r in results)
         timings.lap("combine", rows=len(scores))
         monitoring = task(monitor, name="monitoring", cache_policy=NO_CACHE)(
             features, scores, previous_scores, reference
@@ -598,7 +625,11 @@ def daily_rescore_flow(
         summary = _summary(
             date, scores, recs, alerts, monitoring, backtest, inputs, model_version, policy, config
         )
-        summary |= {"partitions": partitions, "explained_buyers": explained}
+        summary |= {
+            "partitions": partitions,
+            "explained_buyers": explained,
+            "reasons_carried": carried,
+        }
         if reference is None:
             logger.warning(
                 "model v%s has no stored training reference: no drift figures", model_version

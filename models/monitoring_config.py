@@ -60,12 +60,19 @@ class Backtest(_Strict):
     cohorts: Annotated[int, Field(ge=1, le=24)] = 1
 
 
+class Reasons(_Strict):
+    """How long reason codes of an unchanged buyer are carried before being recomputed."""
+
+    refresh_days: Annotated[int, Field(ge=1, le=366)] = 7
+
+
 class MonitoringConfig(_Strict):
     """Everything the daily alerting and monitoring read from config/monitoring.yaml."""
 
     version: Annotated[str, Field(min_length=1)]
     alerts: Alerts = Alerts()
     backtest: Backtest = Backtest()
+    reasons: Reasons = Reasons()
     #: SHA-256 of the file's bytes (set by load_monitoring_config), logged beside the version.
     fingerprint: str = ""
 

@@ -264,9 +264,10 @@ def write_config(tmp_path: Path, change) -> Path:
 
 
 def test_the_default_config_loads_with_its_version():
-    assert CONFIG.version == "2026.12-1" and len(CONFIG.fingerprint) == 64
+    assert CONFIG.version == "2026.12-2" and len(CONFIG.fingerprint) == 64
     assert CONFIG.alerts.downgrade_notches == 2 and CONFIG.alerts.watch_list_grade == 8
     assert CONFIG.alerts.large_cover == 500_000 and CONFIG.backtest.cohorts == 1
+    assert CONFIG.reasons.refresh_days == 7
 
 
 @pytest.mark.parametrize(
@@ -282,6 +283,7 @@ def test_the_default_config_loads_with_its_version():
         (lambda c: c.update(psi_shift=0.3), "psi_shift", "Extra inputs"),
         (lambda c: c["alerts"].update(watch_list_grade=10), "alerts.watch_list_grade", "less"),
         (lambda c: c.pop("version"), "version", "Field required"),
+        (lambda c: c["reasons"].update(refresh_days=0), "reasons.refresh_days", "greater"),
     ],
 )
 def test_config_errors_name_the_field_path(tmp_path, change, path, message):

@@ -167,6 +167,29 @@ def test_a_missing_day_and_bad_rows_are_reported_and_the_run_goes_on(book):
     assert set(bad_rows["column"]) == {"amount"} and (bad_rows["load_date"] == "2026-11-30").all()
 
 
+def test_unchanged_reason_codes_are_carried_from_the_previous_day(book):
+    """Day two keeps day one's reason codes (with the date they were computed) where
+    nothing changed, and computes fresh ones (dated day two) elsewhere; none older than
+    the weekly refresh."""
+    first, second = dt.date(2026, 11, 29), dt.date(2026, 11, 30)
+    _run(book, first)
+    result = _run(book, second)
+    store = DailyStore(book["lake"])
+    before = store.read(first.isoformat(), "scores").set_index("buyer_id")
+    after = store.read(second.isoformat(), "scores").set_index("buyer_id")
+    reasons = ["reason_1", "reason_2", "reason_3", "reason_1_text", "reasons_as_of"]
+    # carried rows keep the date their reasons were computed: day one or earlier
+    carried = after.loc[after["reasons_as_of"] < pd.Timestamp(second)]
+    fresh = after.loc[after["reasons_as_of"] == pd.Timestamp(second)]
+    assert len(carried) == result.summary["reasons_carried"] > 0
+    assert len(fresh) == result.summary["explained_buyers"] > 0
+    assert len(carried) + len(fresh) == after["reasons_as_of"].notna().sum()
+    pd.testing.assert_frame_equal(carried[reasons], before.loc[carried.index, reasons])
+    assert (carried["grade"] == before.loc[carried.index, "grade"]).all()
+    assert (pd.Timestamp(second) - carried["reasons_as_of"]).max() < pd.Timedelta(days=7)
+    assert after.loc[after["reasons_as_of"].isna(), "reason_1"].isna().all()
+
+
 def test_no_champion_stops_with_a_message_for_the_analyst(book, tmp_path):
     with pytest.raises(registry.NoChampionError, match="solvency train"):
         _run(book, dt.date(2026, 11, 27), uri=f"sqlite:///{tmp_path}/empty.db")

@@ -10,7 +10,7 @@ from data.partitions import BUYER_TABLES, buyer_partition, split_by_buyer, split
 from models.alerts import combine_alerts
 from models.limit_policy import load_policy
 from models.limits import combine_recommendations, recommend_limits
-from models.scoring import needs_explanation
+from models.scoring import carry_reasons, needs_explanation, reusable_reasons
 
 IDS = [f"B{k:05d}" for k in range(400)]
 
@@ -86,6 +86,103 @@ def test_reason_codes_are_needed_only_where_someone_reads_them() -> None:
     assert needs_explanation(scores, None, recs, alerts).tolist() == [True] * 4 + [False, True]
     quiet = needs_explanation(scores, previous, recs.iloc[:0], alerts.iloc[:0])
     assert quiet.tolist() == [False, True, False, False, False, True]
+
+
+def _reason_frames(as_of: str):
+    """Six buyers today and yesterday; A-E were explained yesterday on `2026-11-28`."""
+    day = pd.Timestamp(as_of)
+    scores = pd.DataFrame(
+        {
+            "buyer_id": list("ABCDEF"),
+            "as_of_date": day,
+            "grade": [3, 4, 5, 6, 5, 2],
+            "model_version": "7",
+        }
+    )
+    previous = pd.DataFrame(
+        {
+            "buyer_id": list("ABCDE"),
+            "grade": [3, 3, 5, 6, 5],
+            "model_version": "7",
+            "reason_1": ["r_a", "r_b", "r_c", "r_d", None],
+            "reason_1_text": ["a", "b", "c", "d", None],
+            "reasons_as_of": pd.to_datetime(["2026-11-28"] * 4 + [None]),
+        }
+    )
+    recs = pd.DataFrame(
+        {
+            "policyholder_id": "P1",
+            "buyer_id": list("ABCD"),
+            "proposed_action": ["decrease", "decrease", "decrease", "maintain"],
+        }
+    )
+    return scores, previous, recs
+
+
+def test_unchanged_reason_codes_are_carried_until_their_refresh_day() -> None:
+    scores, previous, recs = _reason_frames("2026-11-29")
+    yesterday = recs.assign(proposed_action=["decrease", "decrease", "maintain", "maintain"])
+    no_alerts = pd.DataFrame({"buyer_id": pd.Series([], dtype=object)})
+    far = 10_000  # a cycle so long that no refresh day of these six falls on 2026-11-29
+    carried = reusable_reasons(scores, previous, recs, yesterday, no_alerts, far)
+    # A same grade and actions: carried; B regraded; C its action changed; D same (a
+    # maintain) but carried only if it needs reasons; E had no reasons; F is new.
+    assert carried.tolist() == [True, False, False, True, False, False]
+    with_alert = reusable_reasons(
+        scores, previous, recs, yesterday, pd.DataFrame({"buyer_id": ["A"]}), far
+    )
+    assert with_alert.tolist() == [False, False, False, True, False, False]
+    # another champion since yesterday: its PDs need its own reasons
+    other_model = previous.assign(model_version=["6", "7", "7", "7", "7"])
+    changed_model = reusable_reasons(scores, other_model, recs, yesterday, no_alerts, far)
+    assert changed_model.tolist() == [False, False, False, True, False, False]
+    # reasons older than the cycle are recomputed, whatever else holds
+    assert not reusable_reasons(scores, previous, recs, yesterday, no_alerts, 1).any()
+    assert not reusable_reasons(scores, None, recs, yesterday, no_alerts, far).any()
+    assert not reusable_reasons(
+        scores, previous.drop(columns="reasons_as_of"), recs, yesterday, no_alerts, far
+    ).any()
+
+
+def test_refresh_days_are_staggered_over_the_buyers() -> None:
+    """Over one 7-day cycle every carried buyer is recomputed exactly once, spread evenly."""
+    ids = [f"B{k:05d}" for k in range(7000)]
+    refreshed = np.zeros(len(ids), dtype=int)
+    per_day = []
+    for offset in range(7):
+        as_of = pd.Timestamp("2026-11-29") + pd.Timedelta(days=offset)
+        scores = pd.DataFrame({"buyer_id": ids, "as_of_date": as_of, "grade": 5})
+        previous = scores[["buyer_id", "grade"]].assign(
+            reason_1="x", reasons_as_of=as_of - pd.Timedelta(days=1)
+        )
+        recs = pd.DataFrame(columns=["policyholder_id", "buyer_id", "proposed_action"])
+        carried = reusable_reasons(scores, previous, recs, recs, recs.iloc[:0], 7)
+        refreshed += ~carried
+        per_day.append(int((~carried).sum()))
+    assert refreshed.tolist() == [1] * len(ids)
+    assert min(per_day) > 800 and max(per_day) < 1200  # about 1,000 a day, no spike
+
+
+def test_carried_reasons_come_from_the_previous_run_with_their_date() -> None:
+    scores, previous, _ = _reason_frames("2026-11-29")
+    features = scores.assign(as_of_date=pd.Timestamp("2026-11-29"))
+    fresh = pd.DataFrame(
+        {
+            "reason_1": [None, "new_b", None, None, None, "new_f"],
+            "reason_1_text": [None, "nb", None, None, None, "nf"],
+            "reasons_as_of": features["as_of_date"].where(
+                np.array([False, True, False, False, False, True])
+            ),
+        }
+    )
+    carried = np.array([True, False, False, True, False, False])
+    out = carry_reasons(fresh, scores, previous, carried)
+    assert out["reason_1"].fillna("-").tolist() == ["r_a", "new_b", "-", "r_d", "-", "new_f"]
+    assert out["reason_1_text"].fillna("-").tolist() == ["a", "nb", "-", "d", "-", "nf"]
+    dates = out["reasons_as_of"].dt.strftime("%Y-%m-%d").tolist()
+    assert dates[:2] == ["2026-11-28", "2026-11-29"] and dates[3] == "2026-11-28"
+    assert out["reasons_as_of"].isna().tolist() == [False, False, True, False, True, False]
+    assert carry_reasons(fresh, scores, previous, np.zeros(6, bool)) is fresh
 
 
 @pytest.fixture(scope="module")
