@@ -135,15 +135,16 @@ def reusable_reasons(
     same_actions = _action_signature(ids, recommendations) == _action_signature(
         ids, previous_recommendations
     )
+    same_model = np.ones(n, dtype=bool)
     if "model_version" in previous_scores:  # another model's reasons explain another PD
         before = previous_scores["model_version"].take(at).astype("str").to_numpy(dtype=object)
-        same_grade &= before == scores["model_version"].astype("str").to_numpy(dtype=object)
+        same_model = before == scores["model_version"].astype("str").to_numpy(dtype=object)
     alerted = np.zeros(n, dtype=bool)
     if len(alerts):
         alerted = positions(ids, alerts["buyer_id"].unique()) >= 0
     day = (as_of - pd.Timestamp("1970-01-01")).days
     refresh_day = (buyer_partition(ids, refresh_days) + day) % refresh_days == 0
-    return fresh_enough & same_grade & same_actions & ~alerted & ~refresh_day
+    return fresh_enough & same_model & same_grade & same_actions & ~alerted & ~refresh_day
 
 
 def carry_reasons(
