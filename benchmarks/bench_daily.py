@@ -216,6 +216,8 @@ def _step(steps: list, name: str) -> tuple[float, int | None]:
 
 
 def _report(buyers: int, day: dict, floors: dict) -> None:
+    from flows.daily import PARTITION_STEPS
+
     steps = day["steps"]
     print(
         f"\n{buyers:,} buyers, {floors['invoices']:,} invoices: {day['partitions']} partition(s) "
@@ -237,9 +239,7 @@ def _report(buyers: int, day: dict, floors: dict) -> None:
     # thread time; the lap's wall time is shared out in proportion to compare with a floor
     # that uses every core.
     lap_s = _step(steps, "score, limits, alerts, reasons")[0]
-    threads_s = sum(
-        _step(steps, f"{name} (all")[0] for name in ("score", "recommend", "alerts", "reasons")
-    )
+    threads_s = sum(_step(steps, f"{name} (all")[0] for name in PARTITION_STEPS)
     score_wall = score_s * lap_s / threads_s if threads_s > 0 else score_s
     print(
         f"  {'whole flow (server already up)':48s} {day['seconds']:7.1f} s"

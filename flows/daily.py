@@ -58,6 +58,8 @@ from models.scoring import (
 )
 
 DAILY_EXPERIMENT = "daily-rescoring"
+#: The timed steps inside each buyer partition (`rescore_partition`), in order.
+PARTITION_STEPS = ("score", "recommend", "alerts", "reasons")
 DAILY_TABLES = (
     "buyers",
     "financials",
@@ -337,8 +339,7 @@ def rescore_partition(
     reasons = explain_rows(features, model, wanted & ~carried)
     reasons = carry_reasons(reasons, scores, previous_scores, carried)
     scores = pd.concat(
-        [scores.drop(columns=reasons.columns, errors="ignore"), reasons.set_axis(scores.index)],
-        axis=1,
+        [scores.drop(columns=reasons.columns), reasons.set_axis(scores.index)], axis=1
     )
     lap("reasons")
     return PartitionResult(
@@ -603,7 +604,7 @@ def daily_rescore_flow(
         scores = scores.take(order).reset_index(drop=True)
         recs = combine_recommendations([r.recommendations for r in results], policy)
         alerts = combine_alerts([r.alerts for r in results])
-        for step in ("score", "recommend", "alerts", "reasons"):
+        for step in PARTITION_STEPS:
             timings.add(f"  {step} (all partitions)", sum(r.seconds[step] for r in results))
         explained = sum(r.explained for r in results)
         carried = sum(r.carried for r in results)
