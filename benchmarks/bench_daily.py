@@ -54,8 +54,8 @@ def _setup_champion(workdir: Path, buyers: int, months: int) -> dict:
     from benchmarks.bench_train import _training_set
     from features.catalogue import CATALOGUE
     from models import registry
-    from models.monitoring import build_reference
-    from models.pd_model import fit_model
+    from models.monitoring.drift import build_reference
+    from models.pd.model import fit_model
 
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     registry.configure(uri)
@@ -158,7 +158,7 @@ def _floors(lake: Path, uri: str, as_of: str) -> dict:
     from features.snapshot import as_of_index, build_snapshots
     from flows.daily import DAILY_TABLES
     from models import registry
-    from models.scoring import explain_rows
+    from models.pd.scoring import explain_rows
 
     store = Lake(lake)
     started = time.perf_counter()

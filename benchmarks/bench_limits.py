@@ -300,8 +300,8 @@ def step_build(workdir: Path, n_pairs: int, seed: int) -> dict:
 
 def step_assemble(workdir: Path) -> dict:
     """Read the inputs, then time `assemble_pairs`; the pairs are saved for the next step."""
-    from models.limit_inputs import assemble_pairs
-    from models.limit_policy import load_policy
+    from models.limits.inputs import assemble_pairs
+    from models.limits.policy import load_policy
 
     grace = load_policy().capacity.payment_grace_days
     started = time.perf_counter()
@@ -330,8 +330,8 @@ def step_assemble(workdir: Path) -> dict:
 
 def step_recommend(workdir: Path) -> dict:
     """Read the pairs, then time `recommend_limits`; report the action mix."""
-    from models.limit_policy import load_policy
-    from models.limits import recommend_limits
+    from models.limits.engine import recommend_limits
+    from models.limits.policy import load_policy
 
     policy = load_policy()
     started = time.perf_counter()

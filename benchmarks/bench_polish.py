@@ -1,7 +1,7 @@
 """Benchmark on real data: the Polish companies bankruptcy set (UCI 365), forecasting year 1.
 
-Runs the project's own training code, `models.pd_model.fit_model`, for both model kinds
-(the LightGBM spec of `models/gbm.py` and the WoE scorecard, each with Platt calibration)
+Runs the project's own training code, `models.pd.model.fit_model`, for both model kinds
+(the LightGBM spec of `models/pd/gbm.py` and the WoE scorecard, each with Platt calibration)
 under repeated stratified 5-fold cross-validation (3 x 5 by default) and prints the mean
 and spread of the out-of-fold AUC beside the published figures (Expert Systems 2024,
 doi 10.1111/exsy.13599, hold-out AUC: LightGBM 0.960, best ensemble 0.964).
@@ -46,8 +46,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from data.arff import read_arff
-from models.pd_model import fit_model
-from models.validation import expected_calibration_error
+from models.pd.model import fit_model
+from models.pd.validation import expected_calibration_error
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "polish_bankruptcy"
 PUBLISHED = {"LightGBM": 0.960, "XGBoost": 0.956, "CatBoost": 0.958, "best ensemble": 0.964}
@@ -143,7 +143,7 @@ def main() -> None:
     results = run(args.data, args.repeats, args.folds, kinds, params)
     n = args.repeats * args.folds
     print(f"\nOut-of-fold results over {n} test folds (mean ± sd):")
-    names = {"lightgbm": "LightGBM (models/gbm.py)", "scorecard": "WoE scorecard (baseline)"}
+    names = {"lightgbm": "LightGBM (models/pd/gbm.py)", "scorecard": "WoE scorecard (baseline)"}
     for kind in kinds:
         r = {k: np.asarray(v) for k, v in results[kind].items()}
         print(

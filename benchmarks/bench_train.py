@@ -59,7 +59,7 @@ def _fit(path: Path) -> dict:
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
-    from models.pd_model import fit_model
+    from models.pd.model import fit_model
 
     started = time.perf_counter()
     frame = pd.read_parquet(path)

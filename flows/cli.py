@@ -499,7 +499,7 @@ def recommend(
     """Recommend an action for every credit limit (increase, decrease, maintain, cancel,
     refer) from the champion's scores and the limit policy; publish table, CSV and report."""
     from flows.limits import limits_flow
-    from models.limit_policy import POLICY_PATH, PolicyError
+    from models.limits.policy import POLICY_PATH, PolicyError
     from models.registry import NoChampionError
 
     date = _parse_date(as_of) or dt.date.today()
@@ -558,7 +558,7 @@ def recommendations(
     """Show published limit recommendations, most urgent first (review-queue order)."""
     from data.daily_store import DailyStore
     from data.lake import Lake
-    from models.limit_policy import ACTIONS
+    from models.limits.policy import ACTIONS
 
     lk = Lake(lake)
     store = DailyStore(lake)
@@ -627,7 +627,7 @@ def backtest_limits(
     """Decision value of the limit policy on the out-of-time months: cover avoided on buyers
     that default within 12 months vs cover retained on the others, for a few settings."""
     from flows.limits import limit_backtest_flow
-    from models.limit_policy import POLICY_PATH, PolicyError
+    from models.limits.policy import POLICY_PATH, PolicyError
     from models.registry import NoChampionError
 
     try:
@@ -693,7 +693,7 @@ def rescore(
 
     from data.daily_store import RunBusyError
     from flows.daily import rescore_flow_for
-    from models.limit_policy import POLICY_PATH, PolicyError
+    from models.limits.policy import POLICY_PATH, PolicyError
     from models.registry import NoChampionError
 
     if bool(start) != bool(end):
@@ -814,7 +814,7 @@ def demo(
 
     from data.daily_store import DailyStore
     from data.drops import split_daily_drops
-    from models.limit_report import summary_by
+    from models.limits.report import summary_by
 
     end = dt.date.fromisoformat(DEMO_END)
     base = end - dt.timedelta(days=days)

@@ -35,21 +35,21 @@ from features.labels import first_default_dates, label_snapshots
 from features.snapshot import as_of_index, build_snapshots
 from flows.settings import Settings
 from models import registry
-from models.alerts import alert_summary, build_alerts, combine_alerts
-from models.limit_inputs import assemble_pairs
-from models.limit_policy import POLICY_PATH, LimitPolicy, load_policy
-from models.limit_report import recommendations_html
-from models.limits import combine_recommendations, recommend_limits
+from models.limits.engine import combine_recommendations, recommend_limits
+from models.limits.inputs import assemble_pairs
+from models.limits.policy import POLICY_PATH, LimitPolicy, load_policy
+from models.limits.report import recommendations_html
 from models.master_scale import MASTER_SCALE
-from models.monitoring import (
+from models.monitoring.alerts import alert_summary, build_alerts, combine_alerts
+from models.monitoring.config import MONITORING_PATH, MonitoringConfig, load_monitoring_config
+from models.monitoring.drift import (
     cohort_backtest,
     grade_migration,
     migration_summary,
     psi_against_reference,
 )
-from models.monitoring_config import MONITORING_PATH, MonitoringConfig, load_monitoring_config
-from models.monitoring_report import history_frame, monitoring_html
-from models.scoring import (
+from models.monitoring.report import history_frame, monitoring_html
+from models.pd.scoring import (
     carry_reasons,
     explain_rows,
     needs_explanation,

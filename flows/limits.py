@@ -18,10 +18,10 @@ from prefect.cache_policies import NO_CACHE
 
 from data.lake import Lake
 from models import registry
-from models.limit_inputs import assemble_pairs
-from models.limit_policy import POLICY_PATH, LimitPolicy, load_policy
-from models.limit_report import recommendations_html, summary_by
-from models.limits import recommend_limits
+from models.limits.engine import recommend_limits
+from models.limits.inputs import assemble_pairs
+from models.limits.policy import POLICY_PATH, LimitPolicy, load_policy
+from models.limits.report import recommendations_html, summary_by
 
 LIMIT_TABLES = ("limits", "policies", "buyers", "financials", "invoices", "events")
 LIMITS_EXPERIMENT = "limit-recommendations"
@@ -208,7 +208,7 @@ def limit_backtest_flow(
 
     Uses the champion and the latest published training set (`solvency training-set`).
     """
-    from models.limit_backtest import backtest_limits, policy_variant, summarise_backtest
+    from models.limits.backtest import backtest_limits, policy_variant, summarise_backtest
 
     logger = get_run_logger()
     lake = Lake(lake_dir)

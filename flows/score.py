@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from data.lake import Lake
 from models import registry
-from models.scoring import score_buyers
+from models.pd.scoring import score_buyers
 
 
 @task(name="score-with-champion", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)

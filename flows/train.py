@@ -32,16 +32,16 @@ from features.training import (
 from flows.features import read_inputs
 from models import registry
 from models.master_scale import MASTER_SCALE
-from models.monitoring import build_reference
-from models.pd_model import fit_model
-from models.plots import (
+from models.monitoring.drift import build_reference
+from models.pd.model import fit_model
+from models.pd.plots import (
     calibration_figure,
     feature_importance_figure,
     grade_distribution_figure,
     roc_figure,
 )
-from models.promotion import DEFAULT_AUC_TOLERANCE, GateDecision, promotion_decision
-from models.validation import oracle_auc, validate
+from models.pd.promotion import DEFAULT_AUC_TOLERANCE, GateDecision, promotion_decision
+from models.pd.validation import oracle_auc, validate
 
 MODEL_KINDS = ("scorecard", "lightgbm")
 #: Segments the validation report breaks down (columns of the training set).

@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from config import packaged
+
 #: The published scale file (versioned with the code; logged with every trained model).
-MASTER_SCALE_PATH = Path(__file__).resolve().parents[1] / "config" / "master_scale.toml"
+MASTER_SCALE_PATH = packaged("master_scale.toml")
 DEFAULT_GRADE = 10
 
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from models.alerts import ALERT_COLUMNS, ALERT_TYPES, alert_summary, build_alerts
-from models.monitoring_config import (
+from models.monitoring.alerts import ALERT_COLUMNS, ALERT_TYPES, alert_summary, build_alerts
+from models.monitoring.config import (
     MONITORING_PATH,
     MonitoringConfig,
     MonitoringConfigError,

@@ -24,7 +24,7 @@ from flows.daily import DAILY_TABLES, daily_rescore_flow
 from flows.deployments import MONITORING_CRON, RETRAIN_CRON, build_deployments, daily_cron
 from flows.settings import Settings
 from models import registry
-from models.monitoring import build_reference
+from models.monitoring.drift import build_reference
 
 BASE, END = dt.date(2026, 11, 26), dt.date(2026, 11, 30)
 

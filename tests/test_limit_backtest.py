@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.limit_backtest import decision_value, policy_variant, summarise_backtest
-from models.limit_policy import load_policy
+from models.limits.backtest import decision_value, policy_variant, summarise_backtest
+from models.limits.policy import load_policy
 
 
 def _recs(rows: list[tuple[str, int, float, float]]) -> pd.DataFrame:

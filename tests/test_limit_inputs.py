@@ -10,15 +10,15 @@ import pytest
 
 from data.reference import EVENT_TYPES
 from features.financial import DAYS_PER_MONTH
-from models.limit_inputs import (
+from models.limits.engine import PAIR_COLUMNS, recommend_limits
+from models.limits.inputs import (
     PAIR_KEY,
     assemble_pairs,
     last_decrease_dates,
     last_event_dates,
     paid_within_terms,
 )
-from models.limit_policy import load_policy
-from models.limits import PAIR_COLUMNS, recommend_limits
+from models.limits.policy import load_policy
 
 AS_OF = pd.Timestamp("2026-06-30")
 D = pd.Timestamp

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from models.limit_policy import (
+from models.limits.policy import (
     ACTIONS,
     POLICY_PATH,
     LimitPolicy,

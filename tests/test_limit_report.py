@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.limit_report import (
+from models.limits.report import (
     ACTIONS,
     SUMMARY_COLUMNS,
     TOTAL,

@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data.reference import EVENT_TYPES
-from models.limit_policy import ACTIONS, LimitPolicy, load_policy, parse_policy
-from models.limits import (
+from models.limits.engine import (
     PAIR_COLUMNS,
     REASON_CODES,
     RECOMMENDATION_COLUMNS,
@@ -21,6 +20,7 @@ from models.limits import (
     money_text,
     recommend_limits,
 )
+from models.limits.policy import ACTIONS, LimitPolicy, load_policy, parse_policy
 
 POLICY = load_policy()
 AS_OF = pd.Timestamp("2026-06-30")

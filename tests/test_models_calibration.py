@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from models.calibration import Calibrator, logit, sigmoid
-from models.validation import expected_calibration_error
+from models.pd.calibration import Calibrator, logit, sigmoid
+from models.pd.validation import expected_calibration_error
 
 
 def _sample(n: int = 60_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

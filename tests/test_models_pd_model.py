@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from features.catalogue import CATALOGUE, FEATURE_NAMES
-from models import gbm
-from models.calibration import sigmoid
 from models.master_scale import MASTER_SCALE
-from models.pd_model import PDModel, fit_model, stopping_slices
-from models.reasons import reason_codes
-from models.validation import expected_calibration_error, validate
+from models.pd import gbm
+from models.pd.calibration import sigmoid
+from models.pd.model import PDModel, fit_model, stopping_slices
+from models.pd.reasons import reason_codes
+from models.pd.validation import expected_calibration_error, validate
 
 END = dt.date(2026, 11, 30)
 UP = [n for n in FEATURE_NAMES if CATALOGUE[n].risk_direction == "up"]

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from models.master_scale import grade_of
-from models.plots import (
+from models.pd.plots import (
     calibration_figure,
     feature_importance_figure,
     grade_distribution_figure,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.reasons import reason_codes
+from models.pd.reasons import reason_codes
 
 
 def test_picks_the_largest_positive_contributors_in_order() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.scorecard import DEFAULT_SCORECARD_PARAMS, MISSING, Scorecard, fit_bins
+from models.pd.scorecard import DEFAULT_SCORECARD_PARAMS, MISSING, Scorecard, fit_bins
 
 
 def _book(n: int = 40_000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

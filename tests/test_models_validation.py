@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import beta
 
-from models.validation import (
+from models.pd.validation import (
     GREEN,
     PSI_SHIFT,
     PSI_WATCH,

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from models.master_scale import grade_of
-from models.monitoring import (
+from models.monitoring.drift import (
     BACKTEST_COLUMNS,
     MIGRATION_COLUMNS,
     PSI_COLUMNS,
@@ -20,7 +20,7 @@ from models.monitoring import (
     migration_summary,
     psi_against_reference,
 )
-from models.validation import (
+from models.pd.validation import (
     GREEN,
     NOT_APPLICABLE,
     RED,

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from data.daily_store import DailyStore
-from models.alerts import ALERT_TYPES, alert_summary
-from models.limit_report import ACTIONS
-from models.monitoring_report import (
+from models.limits.report import ACTIONS
+from models.monitoring.alerts import ALERT_TYPES, alert_summary
+from models.monitoring.report import (
     GRADES,
     history_frame,
     monitoring_html,
@@ -223,7 +223,8 @@ def test_history_frame(lake: tuple[Path, dict[str, dict]]) -> None:
 
 
 def test_thresholds_match_validation() -> None:
-    from models import monitoring_report, validation
+    from models.monitoring import report as monitoring_report
+    from models.pd import validation
 
     assert monitoring_report.PSI_WATCH == validation.PSI_WATCH
     assert monitoring_report.PSI_SHIFT == validation.PSI_SHIFT

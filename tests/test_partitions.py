@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from data.partitions import BUYER_TABLES, buyer_partition, split_by_buyer, split_frame_by_buyer
-from models.alerts import combine_alerts
-from models.limit_policy import load_policy
-from models.limits import combine_recommendations, recommend_limits
-from models.scoring import carry_reasons, needs_explanation, reusable_reasons
+from models.limits.engine import combine_recommendations, recommend_limits
+from models.limits.policy import load_policy
+from models.monitoring.alerts import combine_alerts
+from models.pd.scoring import carry_reasons, needs_explanation, reusable_reasons
 
 IDS = [f"B{k:05d}" for k in range(400)]
 
@@ -189,7 +189,7 @@ def test_carried_reasons_come_from_the_previous_run_with_their_date() -> None:
 def limit_pairs() -> pd.DataFrame:
     """3,000 engine input pairs from the limits benchmark's synthetic book (every rule)."""
     from benchmarks.bench_limits import AS_OF, synthetic_inputs
-    from models.limit_inputs import assemble_pairs
+    from models.limits.inputs import assemble_pairs
 
     frames = synthetic_inputs(3000, seed=5)
     tables = {

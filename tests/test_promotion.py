@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.promotion import promotion_decision
+from models.pd.promotion import promotion_decision
 
 
 @pytest.mark.parametrize("light", ["green", "red"])

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from models.master_scale import MASTER_SCALE
-from models.monitoring_config import MonitoringConfig
+from models.monitoring.config import MonitoringConfig
 
 ALERT_COLUMNS = [
     "as_of_date",

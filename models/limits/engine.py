@@ -1,7 +1,7 @@
 """The limit policy engine: one recommended action per (policyholder, buyer) credit limit.
 
 Pure and vectorised (2 million pairs in seconds, no Python loop per row). Input: the
-`pairs` frame built by `models.limit_inputs.assemble_pairs` (one row per limit or pending
+`pairs` frame built by `models.limits.inputs.assemble_pairs` (one row per limit or pending
 request, with the buyer's PD, grade, previous grade, capacity inputs and last event dates);
 output: the recommendations table (`RECOMMENDATION_COLUMNS`).
 
@@ -34,10 +34,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data.reference import EVENT_TYPES
-from models.limit_policy import ACTIONS, LimitPolicy
+from models.limits.policy import ACTIONS, LimitPolicy
 from models.master_scale import MASTER_SCALE
 
-#: Columns `recommend_limits` needs in `pairs` (see models/limit_inputs.py).
+#: Columns `recommend_limits` needs in `pairs` (see models/limits/inputs.py).
 PAIR_COLUMNS = [
     "as_of_date",
     "policyholder_id",

@@ -13,7 +13,7 @@ import pandas as pd
 from data.keys import positions
 from data.partitions import buyer_partition
 from models.master_scale import MASTER_SCALE
-from models.reasons import reason_codes
+from models.pd.reasons import reason_codes
 
 SCORE_COLUMNS = ["buyer_id", "as_of_date", "pd", "grade", "model_version"]
 #: When a row's reason codes were computed (they may be carried from an earlier run).

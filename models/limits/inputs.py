@@ -1,6 +1,6 @@
 """Inputs of the limit engine: one row per (policyholder, buyer) limit, point in time.
 
-Pure functions from lake tables to the `pairs` frame `models.limits.recommend_limits`
+Pure functions from lake tables to the `pairs` frame `models.limits.engine.recommend_limits`
 reads. Everything is as known at the as-of date: statements filed by then, payments and
 events dated by then, the scores of that date and of the previous scoring.
 """

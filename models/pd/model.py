@@ -27,10 +27,10 @@ from pandas.api.types import is_numeric_dtype
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from features.catalogue import CATALOGUE, FEATURE_NAMES
-from models import gbm
-from models.calibration import Calibrator, Method
 from models.master_scale import MASTER_SCALE, MasterScale
-from models.scorecard import DEFAULT_SCORECARD_PARAMS, Scorecard
+from models.pd import gbm
+from models.pd.calibration import Calibrator, Method
+from models.pd.scorecard import DEFAULT_SCORECARD_PARAMS, Scorecard
 
 KINDS = ("scorecard", "lightgbm")
 #: Rows that set the PD level: the later 'calibration' period, or out-of-fold (undated).

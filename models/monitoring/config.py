@@ -3,11 +3,11 @@
 `load_monitoring_config(path)` returns a frozen `MonitoringConfig`; any wrong, missing or
 unknown field raises `MonitoringConfigError` naming its path in the file (e.g.
 `alerts.large_cover: Input should be greater than or equal to 0`), like the limit policy
-(`models.limit_policy`). The alerting (`models/alerts.py`) and the daily flow only read
+(`models.limits.policy`). The alerting (`models/monitoring/alerts.py`) and the daily flow only read
 this object.
 
 The PSI thresholds are deliberately not part of the file: drift lights always use
-`models.validation.PSI_WATCH` / `PSI_SHIFT`, the same as the model validation report.
+`models.pd.validation.PSI_WATCH` / `PSI_SHIFT`, the same as the model validation report.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from config import packaged
 from data.reference import EVENT_TYPES
 from models.master_scale import MASTER_SCALE
 
-MONITORING_PATH = Path(__file__).resolve().parents[1] / "config" / "monitoring.yaml"
+MONITORING_PATH = packaged("monitoring.yaml")
 
 
 class MonitoringConfigError(ValueError):

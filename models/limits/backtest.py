@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.limit_inputs import assemble_pairs
-from models.limit_policy import LimitPolicy
-from models.limits import recommend_limits
-from models.scoring import score_buyers
+from models.limits.engine import recommend_limits
+from models.limits.inputs import assemble_pairs
+from models.limits.policy import LimitPolicy
+from models.pd.scoring import score_buyers
 
 RESULT_COLUMNS = [
     "as_of_date",

@@ -12,7 +12,7 @@ still calibrated where the defaults are now observable, and which buyers raised 
   mix of each date's scores, so trends (grade drift, PSI, alert volume) can be plotted.
 - `psi_history` collects every date's PSI table (long format) for drift over time.
 
-Like `models.limit_report`, the page has no external resources (inline CSS, plots as base64
+Like `models.limits.report`, the page has no external resources (inline CSS, plots as base64
 PNG drawn on an explicit Agg canvas, never pyplot), every text from the data is
 HTML-escaped, and the same input gives the same bytes.
 """
@@ -30,8 +30,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from data.daily_store import DailyStore
-from models.alerts import ALERT_TYPES, SEVERITIES
-from models.limit_report import (
+from models.limits.report import (
     _CSS,
     _MISSING,
     ACTIONS,
@@ -46,8 +45,9 @@ from models.limit_report import (
     _section,
 )
 from models.master_scale import MASTER_SCALE
+from models.monitoring.alerts import ALERT_TYPES, SEVERITIES
 
-#: PSI thresholds and light names of `models.validation` (same values, checked by a test),
+#: PSI thresholds and light names of `models.pd.validation` (same values, checked by a test),
 #: repeated here because importing that module loads scipy and scikit-learn (seconds) for
 #: three constants: reports and the monitoring notebook stay light.
 PSI_WATCH = 0.10

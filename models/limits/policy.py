@@ -3,7 +3,7 @@
 `load_policy(path)` returns a frozen `LimitPolicy`; any wrong, missing or unknown field
 raises `PolicyError` naming its path in the file (e.g. `capacity.equity_multiple.3: Input
 should be greater than or equal to 0`), so an underwriting manager editing the file sees
-what to fix. The engine (`models/limits.py`) only reads this object.
+what to fix. The engine (`models/limits/engine.py`) only reads this object.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from config import packaged
 from data.reference import EVENT_TYPES, POLITICAL_RISK_CLASSES
 from models.master_scale import MASTER_SCALE
 
-POLICY_PATH = Path(__file__).resolve().parents[1] / "config" / "limit_policy.yaml"
+POLICY_PATH = packaged("limit_policy.yaml")
 ACTIONS = ("increase", "decrease", "maintain", "cancel", "refer")
 
 Share = Annotated[float, Field(ge=0, le=1)]

@@ -7,14 +7,14 @@ Pure functions (frames in, frames / dicts out) used by the daily rescoring:
   It is plain JSON (lists, floats, strings), stored with the model, so drift can be
   computed later without the training data.
 - `psi_against_reference` compares today's population with that reference: a population
-  stability index (PSI, `models.validation.psi_from_shares`) per feature and for the score,
+  stability index (PSI, `models.pd.validation.psi_from_shares`) per feature and for the score,
   with the validation's lights (`PSI_WATCH`, `PSI_SHIFT`). Missing values are a bin of
   their own, so a feature that stops being filled shows up as drift; categories never seen
   in training fall into an "other" bin.
 - `grade_migration` / `migration_summary`: who moved grade since the previous run.
 - `cohort_backtest`: AUC and calibration by grade (Jeffreys test) of a matured cohort.
 
-Numeric binning follows `models.validation.psi`: interior quantile edges of the reference
+Numeric binning follows `models.pd.validation.psi`: interior quantile edges of the reference
 (unique), a value equal to an edge goes to the bin above it (`side="right"`).
 """
 
@@ -29,7 +29,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.catalogue import CATALOGUE
 from models.master_scale import MASTER_SCALE
-from models.validation import (
+from models.pd.validation import (
     NOT_APPLICABLE,
     calibration_table,
     psi_from_shares,
@@ -284,7 +284,7 @@ def cohort_backtest(
     Returns ({auc, defaults, count, mean_pd, default_rate, worst_light}, table) where the
     table has one row per grade present, in grade order, columns `BACKTEST_COLUMNS`
     (p_value = the one-sided Jeffreys p-value for underestimated risk, light = its traffic
-    light; see `models.validation.calibration_table`). auc is NaN with a single class.
+    light; see `models.pd.validation.calibration_table`). auc is NaN with a single class.
     """
     y = np.asarray(y, dtype="float64")
     pd_ = np.asarray(pd_, dtype="float64")

@@ -1,0 +1,1 @@
+"""Credit-limit decisions: the policy file, the engine, its inputs, the backtest and the report."""

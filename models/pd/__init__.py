@@ -1,0 +1,1 @@
+"""PD models: fitting (scorecard, LightGBM), calibration, validation, reason codes, scoring, the promotion gate and their plots."""
