@@ -1,10 +1,9 @@
 # One command for the main job, one for the tests (see README).
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-bootstrap/bin/uv)
-export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
-export MLFLOW_DISABLE_TELEMETRY ?= true
-export DO_NOT_TRACK ?= 1
+# Telemetry is switched off by the `flows` package itself (flows/__init__.py), for every
+# command and test.
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test test-fast lint bench
 
 .venv-bootstrap/bin/uv:
 	python3 -m venv .venv-bootstrap
@@ -16,9 +15,17 @@ install: $(UV)
 demo: install
 	$(UV) run --frozen solvency demo
 
-test: install
+lint: install
 	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+# Everything: unit, end-to-end, notebooks, browser and database tests.
+test: lint
 	$(UV) run --frozen pytest
+
+# The inner loop: the same without the tests marked slow.
+test-fast: lint
+	$(UV) run --frozen pytest -m "not slow"
 
 bench: install
 	$(UV) run --frozen python -m benchmarks.bench_generate_ingest

@@ -53,33 +53,35 @@ def _setup_champion(workdir: Path, buyers: int, months: int) -> dict:
 
     from benchmarks.bench_train import _training_set
     from features.catalogue import CATALOGUE
-    from models import registry
     from models.monitoring.drift import build_reference
     from models.pd.model import fit_model
+    from models.registry import CHAMPION, ModelRegistry
 
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    registry.configure(uri)
-    if registry.version_by_alias(registry.CHAMPION) is not None:
+    registry = ModelRegistry(uri, workdir / "artifacts")
+    if registry.version_by_alias(CHAMPION) is not None:
         return {"uri": uri, "trained": False}
     lake = build_lake(workdir / f"book_{buyers}_{months}", buyers, months)
     frame = pd.read_parquet(_training_set(lake, workdir / "training_set.parquet"))
     model = fit_model("lightgbm", frame)
     fitted = frame.loc[frame["split"] == "train"]
     reference = build_reference(fitted, model.feature_names, model.predict_pd(fitted))
-    experiment = registry.ensure_experiment("bench-daily-train", workdir / "artifacts")
-    with mlflow.start_run(experiment_id=experiment) as run:
+    with registry.run("bench-daily-train", "benchmark champion") as run:
         categorical = {n for n in model.feature_names if CATALOGUE[n].categorical}
         model_uri = registry.log_pd_model(model, model.feature_names, categorical)
         mlflow.log_text(json.dumps(reference), "reference/reference.json")
         version = registry.register(model_uri, run.info.run_id, {"kind": "lightgbm"}).version
-    registry.move_alias(registry.CHAMPION, version, "benchmark champion")
+    registry.move_alias(CHAMPION, version, "benchmark champion")
     return {"uri": uri, "trained": True, "rows": len(frame)}
 
 
 def _day(lake: Path, uri: str, artifacts: Path, as_of: str) -> dict:
     """One daily rescoring through the configured task runner; the server started first."""
+    import dataclasses
+
     from prefect import flow
 
+    from flows.context import RunContext
     from flows.daily import rescore_flow_for
     from flows.settings import Settings
 
@@ -88,11 +90,13 @@ def _day(lake: Path, uri: str, artifacts: Path, as_of: str) -> dict:
         """Starts Prefect's local server (excluded from the timing, as the target says)."""
 
     warm_up()
-    settings = Settings.from_env()
+    settings = dataclasses.replace(
+        Settings.from_env(), lake_dir=lake, mlflow_uri=uri, mlflow_artifacts=artifacts,
+        drop_dir=None,
+    )  # fmt: skip
+    ctx = RunContext.build(settings, dt.date.fromisoformat(as_of))
     started = time.perf_counter()
-    result = rescore_flow_for(settings)(
-        lake, uri, artifacts, as_of, None, partition_buyers=settings.partition_buyers
-    )
+    result = rescore_flow_for(settings)(ctx)
     seconds = time.perf_counter() - started
     summary = result.summary
     return {
@@ -157,8 +161,8 @@ def _floors(lake: Path, uri: str, as_of: str) -> dict:
     from data.lake import Lake
     from features.snapshot import as_of_index, build_snapshots
     from flows.daily import DAILY_TABLES
-    from models import registry
     from models.pd.scoring import explain_rows
+    from models.registry import CHAMPION, ModelRegistry
 
     store = Lake(lake)
     started = time.perf_counter()
@@ -178,8 +182,7 @@ def _floors(lake: Path, uri: str, as_of: str) -> dict:
     duckdb_s = time.perf_counter() - started
     invoices = con.execute("SELECT count(*) FROM read_parquet($f)", {"f": files}).fetchone()[0]
 
-    registry.configure(uri)
-    model, _ = registry.load_pd_model(registry.CHAMPION)
+    model, _ = ModelRegistry(uri).load_pd_model(CHAMPION)
     features = build_snapshots(store.read_tables(DAILY_TABLES), as_of_index([as_of]))
     matrix = model.encoder.matrix(features)
     started = time.perf_counter()

@@ -8,7 +8,8 @@ Guarantees, per source file:
 - the same file content is ingested once: a second ingest of it adds nothing;
 - rows of a later file with the same key supersede the earlier rows (corrections);
 - the file's effect (rows, superseded rows, quarantine, source record) is published as one
-  atomic manifest change;
+  atomic manifest change, and every part it writes carries that source record in its own
+  metadata, so a lost manifest can be rebuilt (`data.lake_recovery`) without loading twice;
 - a file that can't be read or misses a required column stops that file only, with a
   message naming the file and the column.
 """
@@ -19,11 +20,14 @@ import csv
 import datetime as dt
 import hashlib
 import re
+import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -36,7 +40,7 @@ from data.contracts import (
     check_columns,
     validate_table,
 )
-from data.lake import QUARANTINE, Lake, Manifest, atomic_write_parquet
+from data.lake import QUARANTINE, Lake, Manifest, PartInfo, part_info
 
 SOURCE_SUFFIXES = (".csv", ".parquet")
 Progress = Callable[[str], None]
@@ -135,29 +139,111 @@ def known_keys(lake: Lake) -> dict[str, pd.Index]:
     }
 
 
-def _supersede(
-    lake: Lake, manifest: Manifest, contract: TableContract, new_keys: pd.Index, new_part: str
-) -> int:
-    """Rewrite the table's older parts without the keys the new part corrects; count removed rows."""
+@dataclass
+class _Supersede:
+    """How a new load's keys change a table's current parts, decided before anything is written."""
+
+    parts: list[tuple[str, np.ndarray | None]]  # (part, mask of the rows it keeps; None = all)
+    dropped: list[str]  # parts that lose every row
+    removed: int  # rows superseded
+
+
+def _plan_supersede(
+    lake: Lake, manifest: Manifest, contract: TableContract, new_keys: pd.Index
+) -> _Supersede:
+    """Which of the table's parts hold keys the new load corrects, and how many rows they lose."""
+    parts: list[tuple[str, np.ndarray | None]] = []
+    dropped: list[str] = []
     removed = 0
-    kept_parts = []
     for rel in manifest.tables.get(contract.name, []):
-        path = lake.root / rel
-        keys = pq.read_table(path, columns=list(contract.key)).to_pandas(date_as_object=False)
-        hit = _key_index(keys, contract.key).isin(new_keys)
+        keys = pq.read_table(lake.root / rel, columns=list(contract.key)).to_pandas(
+            date_as_object=False
+        )
+        hit = np.asarray(_key_index(keys, contract.key).isin(new_keys))
         if not hit.any():
-            kept_parts.append(rel)
+            parts.append((rel, None))
             continue
         removed += int(hit.sum())
         if hit.all():
+            dropped.append(rel)
+        else:
+            parts.append((rel, ~hit))
+    return _Supersede(parts, dropped, removed)
+
+
+def _origin(lake: Lake, manifest: Manifest, rel: str, table: str) -> PartInfo:
+    """The load an existing part's rows came from: its own metadata or, for a part written
+    before parts described themselves, its folder, file name and the manifest's record."""
+    path = lake.root / rel
+    info = part_info(path)
+    if info is not None:
+        return info
+    load_id = path.stem.split("-")[0]
+    source = next(
+        (
+            {"sha256": sha, **rec}
+            for sha, rec in manifest.sources.items()
+            if rec.get("load_id") == load_id
+        ),
+        {},
+    )
+    load_date = path.parent.name.removeprefix("load_date=")
+    return PartInfo(table=table, load_id=load_id, load_date=load_date, source=source)
+
+
+def _history(info: PartInfo) -> list[str]:
+    """Earlier parts a part stands for: the one it replaced and those it already retired."""
+    return [*([info.replaces] if info.replaces else []), *info.retires]
+
+
+def _unique_sources(records: Iterable[dict[str, Any]], exclude: str) -> tuple[dict[str, Any], ...]:
+    by_sha = {r["sha256"]: r for r in records if r.get("sha256") and r["sha256"] != exclude}
+    return tuple(by_sha.values())
+
+
+def _write_new_rows(
+    lake: Lake,
+    manifest: Manifest,
+    contract: TableContract,
+    plan: _Supersede,
+    valid: pd.DataFrame,
+    writer: PartInfo,
+) -> None:
+    """Write the load's part and the copy-on-write rewrites of the parts it corrects.
+
+    The load's part retires the parts it empties (with their history and source records, so a
+    rebuilt manifest neither revives them nor forgets their loads); each rewrite says which
+    part it replaces and keeps the original's load and history.
+    """
+    emptied = [(rel, _origin(lake, manifest, rel, contract.name)) for rel in plan.dropped]
+    retires = [h for rel, info in emptied for h in (rel, *_history(info))]
+    retired_sources = [s for _, info in emptied for s in (info.source, *info.retired_sources)]
+    kept_parts = []
+    for rel, keep in plan.parts:
+        if keep is None:
+            kept_parts.append(rel)
             continue
-        table = pq.read_table(path)
-        load_date = path.parent.name.removeprefix("load_date=")
-        rewritten = lake.new_part_path(contract.name, load_date, path.stem.split("-")[0])
-        atomic_write_parquet(table.filter(pa.array(~hit)), rewritten)
-        kept_parts.append(lake.relative(rewritten))
+        origin = _origin(lake, manifest, rel, contract.name)
+        rewrite = replace(
+            origin,
+            table=contract.name,
+            commit=writer.commit,
+            written_by=writer.written_by,
+            written_at=writer.written_at,
+            replaces=rel,
+            retires=tuple(dict.fromkeys(_history(origin))),
+        )
+        rows = pq.read_table(lake.root / rel).filter(pa.array(keep))
+        kept_parts.append(lake.write_part(rows, rewrite))
+    new_part = lake.write_part(
+        valid,
+        replace(
+            writer,
+            retires=tuple(dict.fromkeys(retires)),
+            retired_sources=_unique_sources(retired_sources, exclude=writer.written_by),
+        ),
+    )
     manifest.tables[contract.name] = [*kept_parts, new_part]
-    return removed
 
 
 def _top_reasons(quarantine: pd.DataFrame, n: int = 3) -> list[tuple[str, int]]:
@@ -199,38 +285,28 @@ def ingest_file(
     known = known_keys(lake) if known is None else known
     result = validate_table(raw, contract, known, pd.Timestamp(load_date))
     load_id = digest[:16]
-    ingested_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    now = dt.datetime.now(dt.UTC)
+    ingested_at = now.isoformat(timespec="seconds")
     stamp = load_date.isoformat()
 
-    superseded = 0
-    if len(result.valid):
-        valid = result.valid
+    valid = result.valid
+    plan = _Supersede([], [], 0)
+    if len(valid):
         valid.insert(0, "_load_id", load_id)
-        part = lake.new_part_path(table, stamp, load_id)
-        atomic_write_parquet(valid, part)
-        superseded = _supersede(
-            lake, manifest, contract, _key_index(valid, contract.key), lake.relative(part)
-        )
-    if len(result.quarantine):
-        quarantine = result.quarantine.assign(
-            load_id=load_id, source_file=source, load_date=stamp, ingested_at=ingested_at
-        )
-        qpart = lake.new_part_path(QUARANTINE, stamp, load_id)
-        atomic_write_parquet(quarantine, qpart)
-        manifest.tables.setdefault(QUARANTINE, []).append(lake.relative(qpart))
+        plan = _plan_supersede(lake, manifest, contract, _key_index(valid, contract.key))
 
     report = FileReport(
         table=table,
         source=source,
         status="ingested",
         rows_read=result.rows_in,
-        accepted=len(result.valid),
+        accepted=len(valid),
         quarantined=result.rows_quarantined,
-        superseded=superseded,
+        superseded=plan.removed,
         top_reasons=_top_reasons(result.quarantine),
         message=f"ignored unknown column(s): {', '.join(ignored)}" if ignored else "",
     )
-    manifest.sources[digest] = {
+    record = {
         "file": source,
         "table": table,
         "load_id": load_id,
@@ -241,6 +317,25 @@ def ingest_file(
         "quarantined": report.quarantined,
         "superseded": report.superseded,
     }
+    writer = PartInfo(
+        table=table,
+        load_id=load_id,
+        load_date=stamp,
+        source={"sha256": digest, **record},
+        load_version=manifest.version + 1,
+        commit=uuid.uuid4().hex,
+        written_by=digest,
+        written_at=now.isoformat(timespec="microseconds"),
+    )
+    if len(valid):
+        _write_new_rows(lake, manifest, contract, plan, valid, writer)
+    if len(result.quarantine):
+        quarantine = result.quarantine.assign(
+            load_id=load_id, source_file=source, load_date=stamp, ingested_at=ingested_at
+        )
+        qpart = lake.write_part(quarantine, replace(writer, table=QUARANTINE))
+        manifest.tables.setdefault(QUARANTINE, []).append(qpart)
+    manifest.sources[digest] = record
     lake.commit(manifest)
     return report
 

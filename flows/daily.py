@@ -6,14 +6,17 @@ limit recommendations -> alerts -> monitoring (drift, migration, matured-cohort 
 
 Safe to rerun: a date's outputs are replaced as a unit; a run failing half-way leaves the
 previous outputs of its date untouched; two runs of one date cannot overlap (a lock).
+
+`solvency score` and `solvency recommend` are this flow with steps switched off
+(`DailySteps`), so every per-date output lives in the one store and every run sees the
+same history. Only tasks and the flow live here: the computations are in `models/` and
+`features/`, the task runner and Prefect's server in `flows/runtime.py`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,33 +25,24 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from data.daily_store import DailyStore
 from data.ingest import ingest_directory
-from data.lake import Lake
 from data.partitions import split_by_buyer, split_frame_by_buyer
-from features.labels import first_default_dates, label_snapshots
 from features.snapshot import as_of_index, build_snapshots
+from flows.context import RunContext, parse_date
+from flows.runtime import build_task_runner, fingerprint, source_hash
 from flows.settings import Settings
-from models import registry
-from models.limits.engine import combine_recommendations, recommend_limits
-from models.limits.inputs import assemble_pairs
-from models.limits.policy import POLICY_PATH, LimitPolicy, load_policy
+from models.limits.engine import RECOMMENDATION_COLUMNS, combine_recommendations
+from models.limits.policy import LimitPolicy
+from models.limits.recommend import recommend_for_book
 from models.limits.report import recommendations_html
-from models.master_scale import MASTER_SCALE
-from models.monitoring.alerts import alert_summary, build_alerts, combine_alerts
-from models.monitoring.config import MONITORING_PATH, MonitoringConfig, load_monitoring_config
-from models.monitoring.drift import (
-    cohort_backtest,
-    grade_migration,
-    migration_summary,
-    psi_against_reference,
-)
+from models.monitoring.alerts import ALERT_COLUMNS, build_alerts, combine_alerts
+from models.monitoring.cohorts import matured_cohort_backtest, matured_cohort_dates
+from models.monitoring.config import MonitoringConfig
 from models.monitoring.report import history_frame, monitoring_html
+from models.monitoring.summary import daily_summary, portfolio_drift
 from models.pd.scoring import (
     carry_reasons,
     explain_rows,
@@ -56,6 +50,7 @@ from models.pd.scoring import (
     reusable_reasons,
     score_buyers,
 )
+from models.registry import ModelRegistry
 
 DAILY_EXPERIMENT = "daily-rescoring"
 #: The timed steps inside each buyer partition (`rescore_partition`), in order.
@@ -70,7 +65,38 @@ DAILY_TABLES = (
     "policies",
 )
 REFERENCE_ARTIFACT = "reference/reference.json"
-_CODE = Path(__file__).resolve().parents[1]
+NO_INPUTS = {"inputs_missing": False, "files": 0, "rows": 0, "quarantined_rows": 0}
+
+
+class SmallerRunError(RuntimeError):
+    """A run with steps switched off would replace a fuller published unit of its date."""
+
+
+@dataclass(frozen=True)
+class DailySteps:
+    """Which steps of the daily rescoring run; scoring always does.
+
+    `explain_all` gives every scored buyer fresh reason codes (else only the buyers someone
+    reads about today); `replace` lets a smaller run replace a fuller unit of its date.
+    """
+
+    ingest: bool = True
+    limits: bool = True
+    alerts: bool = True
+    monitoring: bool = True
+    track: bool = True
+    explain_all: bool = False
+    replace: bool = False
+
+    def names(self) -> list[str]:
+        """The steps that produce published files, in run order (recorded in the pointer)."""
+        named = {"limits": self.limits, "alerts": self.alerts, "monitoring": self.monitoring}
+        return ["score", *(name for name, on in named.items() if on)]
+
+
+SCORE_ONLY = DailySteps(ingest=False, limits=False, alerts=False, monitoring=False, track=False,
+                        explain_all=True)  # fmt: skip
+RECOMMEND_ONLY = DailySteps(ingest=False, alerts=False, monitoring=False)
 
 
 @dataclass(frozen=True)
@@ -78,8 +104,8 @@ class RescoreResult:
     as_of: str
     pointer: Path
     summary: dict[str, Any]
-    recommendations_html: Path
-    monitoring_html: Path
+    recommendations_html: Path | None
+    monitoring_html: Path | None
     #: (step, seconds, rows) in run order, for progress output and the benchmark.
     steps: list[tuple[str, float, int | None]] = field(default_factory=list)
 
@@ -101,37 +127,24 @@ class StepTimer:
         self.steps.append((step, seconds, None))
 
 
-def _fingerprint(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-
-
-def _source_hash(*packages: str) -> str:
-    """Hash of the code a cached result depends on: a code change invalidates the cache."""
-    digest = hashlib.sha256()
-    for package in packages:
-        for path in sorted((_CODE / package).glob("*.py")):
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def lake_state(lake_dir: Path) -> str:
+def lake_state(ctx: RunContext) -> str:
     """What the lake holds, as a short hash of its manifest (changes with every load)."""
-    lake = Lake(lake_dir)
-    manifest = lake.manifest_path.read_bytes() if lake.manifest_path.exists() else b""
-    return _fingerprint(str(Path(lake_dir).resolve()), hashlib.sha256(manifest).hexdigest())
+    path = ctx.lake.manifest_path
+    manifest = path.read_bytes() if path.exists() else b""
+    return fingerprint(str(ctx.lake.root.resolve()), hashlib.sha256(manifest).hexdigest())
 
 
 @task(name="ingest-drop", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def ingest_drop(drop_dir: Path, lake_dir: Path, as_of: str) -> dict[str, Any]:
+def ingest_drop(ctx: RunContext, drop_dir: Path) -> dict[str, Any]:
     """Load `drop_dir/<as_of>/` if it exists; a missing day is reported, not an error."""
     logger = get_run_logger()
-    folder = Path(drop_dir) / as_of
+    folder = Path(drop_dir) / ctx.day
     if not folder.is_dir():
         logger.warning(
-            "no input files for %s in %s: the run uses what the lake knows", as_of, drop_dir
+            "no input files for %s in %s: the run uses what the lake knows", ctx.day, drop_dir
         )
-        return {"inputs_missing": True, "files": 0, "rows": 0, "quarantined_rows": 0}
-    reports = ingest_directory(folder, Lake(lake_dir), load_date=dt.date.fromisoformat(as_of))
+        return {**NO_INPUTS, "inputs_missing": True}
+    reports = ingest_directory(folder, ctx.lake, load_date=ctx.as_of)
     quarantined = sum(r.quarantined for r in reports)
     rows = sum(r.accepted for r in reports)
     for failed in (r for r in reports if r.status == "failed"):
@@ -140,7 +153,7 @@ def ingest_drop(drop_dir: Path, lake_dir: Path, as_of: str) -> dict[str, Any]:
         logger.warning(
             "%d rows of %s failed validation and were quarantined (`solvency quarantine`)",
             quarantined,
-            as_of,
+            ctx.day,
         )
     return {
         "inputs_missing": False,
@@ -152,26 +165,31 @@ def ingest_drop(drop_dir: Path, lake_dir: Path, as_of: str) -> dict[str, Any]:
 
 
 @task(name="read-lake", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def read_tables(lake_dir: Path) -> dict[str, pd.DataFrame]:
-    lake = Lake(lake_dir)
-    if not lake.has_table("buyers"):
-        raise RuntimeError(f"the lake at {lake_dir} has no buyers: run `solvency ingest DIR` first")
-    return lake.read_tables(DAILY_TABLES)
+def read_tables(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    if not ctx.lake.has_table("buyers"):
+        raise RuntimeError(
+            f"the lake at {ctx.lake.root} has no buyers: run `solvency ingest DIR` first"
+        )
+    return ctx.lake.read_tables(DAILY_TABLES)
 
 
 def _features_key(context, parameters: dict[str, Any]) -> str:
-    return _fingerprint(
+    return fingerprint(
         "features",
         parameters["state"],
-        parameters["as_of"],
+        str(parameters["as_of"].date()),
         f"{parameters['part']}/{parameters['partitions']}",
-        _source_hash("data", "features"),
+        source_hash("data", "features"),
     )
 
 
 @task(name="features", cache_key_fn=_features_key, cache_expiration=None)
 def daily_features(
-    tables: dict[str, pd.DataFrame], as_of: str, state: str, part: int = 0, partitions: int = 1
+    tables: dict[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    state: str,
+    part: int = 0,
+    partitions: int = 1,
 ) -> pd.DataFrame:
     """Snapshot of a partition's buyers at as-of; cached per (lake state, date, partition,
     code), so a rerun of a date on an unchanged lake skips the feature build."""
@@ -179,94 +197,39 @@ def daily_features(
 
 
 @task(name="load-champion", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def load_champion(mlflow_uri: str) -> tuple[Any, str, dict | None]:
+def load_champion(registry: ModelRegistry) -> tuple[Any, str, dict | None]:
     """The champion model, its version, and the training reference stored with it (if any)."""
-    registry.configure(mlflow_uri)
-    model, version = registry.load_pd_model(registry.CHAMPION)
+    model, version = registry.load_pd_model("champion")
     try:
-        path = registry.download_run_artifact(version.run_id, REFERENCE_ARTIFACT)
-        reference = json.loads(Path(path).read_text())
+        reference = json.loads(
+            registry.run_artifact(version.run_id, REFERENCE_ARTIFACT).read_text()
+        )
     except Exception:  # an older model without a stored reference: drift is not computed
         reference = None
     return model, str(version.version), reference
 
 
 def _cohort_key(context, parameters: dict[str, Any]) -> str:
-    return _fingerprint(
+    ctx: RunContext = parameters["ctx"]
+    dates = matured_cohort_dates(ctx.timestamp, ctx.monitoring.backtest.cohorts)
+    return fingerprint(
         "cohort",
-        parameters["lake"],
-        *_cohort_dates(parameters["as_of"], parameters["cohorts"]),
+        str(ctx.lake.root.resolve()),
+        *(d.date().isoformat() for d in dates),
         parameters["model_version"],
-        _source_hash("data", "features", "models"),
+        source_hash("data", "features", "models"),
     )
-
-
-def _cohort_dates(as_of: str, cohorts: int) -> list[str]:
-    """The latest `cohorts` month ends whose 12-month outcome window ended by `as_of`."""
-    end = pd.Timestamp(as_of)
-    latest = (end - pd.DateOffset(months=12)) - pd.offsets.MonthEnd(0)
-    if latest > end - pd.DateOffset(months=12):
-        latest = latest - pd.offsets.MonthEnd(1)
-    return [(latest - pd.offsets.MonthEnd(k)).date().isoformat() for k in range(cohorts)]
 
 
 @task(name="matured-cohort-backtest", cache_key_fn=_cohort_key, cache_expiration=None)
 def matured_cohorts(
-    tables: dict[str, pd.DataFrame],
-    model: Any,
-    as_of: str,
-    model_version: str,
-    cohorts: int,
-    lake: str,
+    ctx: RunContext, tables: dict[str, pd.DataFrame], model: Any, model_version: str
 ) -> tuple[dict[str, Any], pd.DataFrame] | None:
-    """Backtest the champion on the latest month-end cohorts whose 12-month window is over.
-
-    Scores every buyer as it was known at each cohort date (point in time) and compares
-    with the defaults observed since: AUC and observed vs predicted default rate per grade.
-    Cached per (lake, cohort dates, model version, code): the cohorts change once a month,
-    so the backtest runs on the first daily run of a month (or of a new champion) and the
-    other days reuse it. Its outcome windows are over, so only defaults reported more than
-    12 months late could change it.
-    """
-    end = pd.Timestamp(as_of)
-    dates = [pd.Timestamp(d) for d in _cohort_dates(as_of, cohorts)]
-    first = tables["invoices"]["issue_date"].min()
-    dates = [d for d in dates if pd.notna(first) and d >= first + pd.DateOffset(months=12)]
-    if not dates:
-        return None
-    rows = build_snapshots(tables, as_of_index(dates))
-    defaults = first_default_dates(tables["events"], tables["invoices"], known_by=end)
-    labelled = label_snapshots(rows, defaults, end)
-    labelled = labelled.loc[labelled["label"].notna()]
-    if labelled.empty:
-        return None
-    pd_ = model.predict_pd(labelled)
-    y = labelled["label"].astype(int).to_numpy()
-    metrics, table = cohort_backtest(y, pd_, MASTER_SCALE.grade_of(pd_))
-    table = table.assign(cohort_date=", ".join(d.date().isoformat() for d in sorted(dates)))
-    return metrics, table
-
-
-def recommend(
-    as_of: str,
-    tables: dict[str, pd.DataFrame],
-    scores: pd.DataFrame,
-    features: pd.DataFrame,
-    previous_scores: pd.DataFrame | None,
-    history: pd.DataFrame | None,
-    policy: LimitPolicy,
-    model_version: str,
-) -> pd.DataFrame:
-    pairs = assemble_pairs(
-        as_of,
-        tables,
-        scores,
-        features[["buyer_id", "political_risk_class", "oldest_overdue_days"]],
-        previous_scores,
-        history,
-        grace_days=policy.capacity.payment_grace_days,
-    )
-    return recommend_limits(pairs, policy, model_version)
+    """`models.monitoring.cohorts.matured_cohort_backtest`, cached per (lake, cohort dates,
+    model version, code): the cohorts change once a month, so the backtest runs on the
+    first daily run of a month (or of a new champion) and the other days reuse it. Its
+    outcome windows are over, so only defaults reported a horizon late could change it."""
+    return matured_cohort_backtest(tables, model, ctx.timestamp, ctx.monitoring.backtest.cohorts)
 
 
 @dataclass
@@ -275,8 +238,8 @@ class PartitionResult:
 
     features: pd.DataFrame
     scores: pd.DataFrame
-    recommendations: pd.DataFrame
-    alerts: pd.DataFrame
+    recommendations: pd.DataFrame | None
+    alerts: pd.DataFrame | None
     #: Seconds per step inside the partition (summed over partitions by the flow).
     seconds: dict[str, float]
     #: Buyers given freshly computed reason codes (`scoring.needs_explanation`).
@@ -290,14 +253,15 @@ class PartitionResult:
 def rescore_partition(
     tables: dict[str, pd.DataFrame],
     features: pd.DataFrame,
-    as_of: str,
+    as_of: pd.Timestamp,
     model: Any,
     model_version: str,
     previous_scores: pd.DataFrame | None,
     history: pd.DataFrame | None,
-    since: str | None,
+    since: pd.Timestamp | None,
     policy: LimitPolicy,
     config: MonitoringConfig,
+    steps: DailySteps,
 ) -> PartitionResult:
     """Score, recommend and alert for one partition's buyers; then reason codes where used.
 
@@ -306,7 +270,7 @@ def rescore_partition(
     maintain, or an alert; those whose grade and actions are unchanged since the previous
     run keep its reason codes until their refresh day (`scoring.reusable_reasons`).
     """
-    seconds: dict[str, float] = {}
+    seconds = dict.fromkeys(PARTITION_STEPS, 0.0)
     clock = time.perf_counter()
 
     def lap(step: str) -> None:
@@ -317,25 +281,36 @@ def rescore_partition(
 
     scores = score_buyers(features, model, model_version, explain=np.zeros(len(features), bool))
     lap("score")
-    recs = recommend(
-        as_of, tables, scores, features, previous_scores, history, policy, model_version
-    )
+    recs = None
+    if steps.limits:
+        recs = recommend_for_book(
+            as_of, tables, scores, features, previous_scores, history, policy, model_version
+        )
     lap("recommend")
-    alerts = build_alerts(
-        pd.Timestamp(as_of), scores, previous_scores, tables["events"],
-        features[["buyer_id", "statement_age_months", "no_statement"]],
-        tables["limits"], config, pd.Timestamp(since) if since else None,
-    )  # fmt: skip
+    alerts = None
+    if steps.alerts:
+        alerts = build_alerts(
+            as_of, scores, previous_scores, tables["events"],
+            features[["buyer_id", "statement_age_months", "no_statement"]],
+            tables["limits"], config, since,
+        )  # fmt: skip
     lap("alerts")
-    wanted = needs_explanation(scores, previous_scores, recs, alerts)
-    previous_recs = (
-        history.loc[history["as_of_date"] == pd.Timestamp(since)]
-        if history is not None and since
-        else None
-    )
-    carried = wanted & reusable_reasons(
-        scores, previous_scores, recs, previous_recs, alerts, config.reasons.refresh_days
-    )
+    read_recs = recs if recs is not None else pd.DataFrame(columns=RECOMMENDATION_COLUMNS)
+    read_alerts = alerts if alerts is not None else pd.DataFrame(columns=ALERT_COLUMNS)
+    if steps.explain_all:
+        wanted = needs_explanation(scores, None, read_recs, read_alerts)
+        carried = np.zeros(len(scores), dtype=bool)
+    else:
+        wanted = needs_explanation(scores, previous_scores, read_recs, read_alerts)
+        previous_recs = (
+            history.loc[history["as_of_date"] == since]
+            if history is not None and since is not None
+            else None
+        )
+        carried = wanted & reusable_reasons(
+            scores, previous_scores, read_recs, previous_recs, read_alerts,
+            config.reasons.refresh_days,
+        )  # fmt: skip
     reasons = explain_rows(features, model, wanted & ~carried)
     reasons = carry_reasons(reasons, scores, previous_scores, carried)
     scores = pd.concat(
@@ -347,156 +322,12 @@ def rescore_partition(
     )
 
 
-def build_task_runner(settings: Settings):
-    """The Prefect task runner the settings ask for: local threads (default), local
-    processes, or Dask (the cluster at `dask_address`, else a local one) via prefect-dask."""
-    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
-
-    workers = settings.workers or os.cpu_count() or 1
-    if settings.task_runner == "threads":
-        return ThreadPoolTaskRunner(max_workers=workers)
-    if settings.task_runner == "processes":
-        return ProcessPoolTaskRunner(max_workers=workers)
-    from prefect_dask import DaskTaskRunner
-
-    if settings.dask_address:
-        return DaskTaskRunner(address=settings.dask_address)
-    cluster = {"n_workers": settings.workers or 2, "threads_per_worker": 1}
-    api_url = _local_prefect_api()
-    if api_url:  # the workers report to this process's Prefect API, not to one each
-        cluster["env"] = {"PREFECT_API_URL": api_url}
-    return DaskTaskRunner(cluster_kwargs=cluster)
-
-
-def _local_prefect_api() -> str | None:
-    """In Prefect's local mode, start the temporary API server now and return its URL.
-
-    Why: a Dask worker process without PREFECT_API_URL would start a temporary server of
-    its own (tens of seconds each, competing for the same SQLite file). Started here, the
-    flow itself then reuses the very same server (Prefect keeps one per process).
-    """
-    if os.environ.get("PREFECT_API_URL"):
-        return None
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()
-    server.start()
-    return server.api_url
-
-
-def rescore_flow_for(settings: Settings):
-    """`daily_rescore_flow` with the task runner of `settings` (the CLI and deployments)."""
-    return daily_rescore_flow.with_options(task_runner=build_task_runner(settings))
-
-
-def _previous_outputs(
-    store: DailyStore, as_of: str, days: int
-) -> tuple[str | None, pd.DataFrame | None, pd.DataFrame | None]:
-    """The previous run's date and scores, and the recommendations of the last `days` days."""
-    previous = store.previous_date(as_of)
-    scores = None
-    if previous:  # grades and PDs, and the reason codes that may be carried forward
-        columns = pq.read_schema(store.path(previous, "scores.parquet")).names
-        scores = store.read(previous, "scores", [c for c in columns if c != "as_of_date"])
-    start = (pd.Timestamp(as_of) - pd.Timedelta(days=days)).date().isoformat()
-    dates = [d for d in store.dates() if start <= d < as_of]
-    history = (
-        pd.concat(
-            [
-                store.read(
-                    d,
-                    "recommendations",
-                    ["policyholder_id", "buyer_id", "as_of_date", "proposed_action"],
-                )
-                for d in dates
-            ],
-            ignore_index=True,
-        )
-        if dates
-        else None
-    )
-    return previous, scores, history
-
-
-def monitor(
-    features: pd.DataFrame,
-    scores: pd.DataFrame,
-    previous_scores: pd.DataFrame | None,
-    reference: dict | None,
-) -> dict[str, Any]:
-    """Drift against the training reference and grade migration against the previous run."""
-    scored = scores["grade"] < MASTER_SCALE.default_grade
-    psi = (
-        psi_against_reference(
-            reference, features.loc[scored.to_numpy()], scores.loc[scored, "pd"].to_numpy()
-        )
-        if reference is not None
-        else None
-    )
-    migration = grade_migration(previous_scores, scores[["buyer_id", "grade"]])
-    return {"psi": psi, "migration": migration, "migration_summary": migration_summary(migration)}
-
-
-def _finite_or_none(value: Any) -> Any:
-    """NaN -> None, so the published summary is strict JSON."""
-    if isinstance(value, float | np.floating) and not np.isfinite(value):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _summary(
-    as_of: str,
-    scores: pd.DataFrame,
-    recs: pd.DataFrame,
-    alerts: pd.DataFrame,
-    monitoring: dict[str, Any],
-    backtest: tuple[dict[str, Any], pd.DataFrame] | None,
-    inputs: dict[str, Any],
-    model_version: str,
-    policy: LimitPolicy,
-    config: MonitoringConfig,
-) -> dict[str, Any]:
-    psi = monitoring["psi"]
-    migration = {k: _finite_or_none(v) for k, v in monitoring["migration_summary"].items()}
-    features_psi = psi.loc[psi["name"] != "score"] if psi is not None else None
-    actions = recs["action"].value_counts()
-    summary = {
-        "as_of": as_of,
-        "buyers": len(scores),
-        "scored": int((scores["grade"] < MASTER_SCALE.default_grade).sum()),
-        "in_default": int((scores["grade"] == MASTER_SCALE.default_grade).sum()),
-        "model_version": model_version,
-        "policy_version": policy.version,
-        "monitoring_version": config.version,
-        "score_psi": float(psi.loc[psi["name"] == "score", "psi"].iat[0])
-        if psi is not None
-        else None,
-        "max_feature_psi": float(features_psi["psi"].max()) if features_psi is not None else None,
-        "features_red": int((features_psi["light"] == "red").sum())
-        if features_psi is not None
-        else None,
-        "backtest_auc": float(backtest[0]["auc"]) if backtest else None,
-        "backtest_light": backtest[0].get("worst_light") if backtest else None,
-        "alerts_total": len(alerts),
-        "alerts": alert_summary(alerts),
-        "actions": {
-            a: int(actions.get(a, 0))
-            for a in ("increase", "decrease", "maintain", "cancel", "refer")
-        },
-        "limits": len(recs),
-        "migration": migration,
-        **inputs,
-    }
-    return {k: _finite_or_none(v) for k, v in summary.items()}
-
-
 def log_daily_run(
-    summary: dict[str, Any], pointer: Path, files: dict[str, Path], mlflow_artifacts: Path | None
+    registry: ModelRegistry, summary: dict[str, Any], pointer: Path, files: dict[str, Path]
 ) -> str:
     """One MLflow run per date; step = days since 1970 so the metrics form time series."""
-    experiment = registry.ensure_experiment(DAILY_EXPERIMENT, mlflow_artifacts)
     step = int(pd.Timestamp(summary["as_of"]).value // 86_400_000_000_000)
-    with mlflow.start_run(experiment_id=experiment, run_name=f"rescore {summary['as_of']}") as run:
+    with registry.run(DAILY_EXPERIMENT, f"rescore {summary['as_of']}") as run:
         mlflow.log_params(
             {
                 k: summary[k]
@@ -517,80 +348,67 @@ def log_daily_run(
         }
         mlflow.log_metrics({k: v for k, v in numbers.items() if np.isfinite(v)}, step=step)
         mlflow.set_tag("inputs_missing", str(summary.get("inputs_missing", False)))
+        mlflow.set_tag("steps", ",".join(summary.get("steps", [])))
         mlflow.log_artifact(str(pointer), artifact_path="published")
         for name, path in files.items():
             mlflow.log_artifact(str(path), artifact_path=name)
         return run.info.run_id
 
 
-def _today() -> str:
-    return dt.date.today().isoformat()
+def _refuse_a_smaller_unit(ctx: RunContext, steps: DailySteps) -> None:
+    """A run with steps switched off must not silently replace a fuller unit of its date."""
+    published = ctx.store.pointer(ctx.day)
+    if published is None or steps.replace:
+        return
+    before = published.get("steps") or ["score", "limits", "alerts", "monitoring"]
+    lost = [s for s in before if s not in steps.names()]
+    if lost:
+        raise SmallerRunError(
+            f"{ctx.day} already has published outputs with {', '.join(lost)}; this run would "
+            f"replace them with {', '.join(steps.names())} only. Use `solvency rescore "
+            f"--as-of {ctx.day}` for the full run, or pass --replace"
+        )
 
 
-def _run_name() -> str:
-    """'rescore 2026-11-30': scheduled runs (as_of None) are named after today."""
-    from prefect.runtime import flow_run
+def rescore_day(ctx: RunContext, steps: DailySteps = DailySteps()) -> RescoreResult:
+    """The body of the daily rescoring of `ctx.as_of` (runs inside a flow run).
 
-    return f"rescore {flow_run.parameters.get('as_of') or _today()}"
-
-
-@flow(
-    name="daily-rescore",
-    flow_run_name=_run_name,
-    task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 1),
-)
-def daily_rescore_flow(
-    lake_dir: Path,
-    mlflow_uri: str,
-    mlflow_artifacts: Path | None,
-    as_of: str | None = None,
-    drop_dir: Path | None = None,
-    policy_path: Path = POLICY_PATH,
-    monitoring_path: Path = MONITORING_PATH,
-    partition_buyers: int = Settings.partition_buyers,
-) -> RescoreResult:
-    """Rescore every buyer as of `as_of` (default today) and publish scores, limits, alerts
-    and monitoring as one unit.
-
-    Buyers are processed in hash partitions of about `partition_buyers` buyers, each a
-    coarse task on the flow's task runner (threads by default; `rescore_flow_for(settings)`
-    picks processes or Dask). The published outputs do not depend on the partitioning.
+    Buyers are processed in hash partitions of about `settings.partition_buyers` buyers,
+    each a coarse task on the flow's task runner (threads by default, processes or Dask by
+    setting). The published outputs do not depend on the partitioning.
     """
     logger = get_run_logger()
-    date = pd.Timestamp(as_of or _today()).date().isoformat()
-    policy = load_policy(policy_path)
-    config = load_monitoring_config(monitoring_path)
-    store = DailyStore(lake_dir)
+    date, as_of, store = ctx.day, ctx.timestamp, ctx.store
+    policy, config = ctx.policy, ctx.monitoring
     timings = StepTimer()
+    _refuse_a_smaller_unit(ctx, steps)
     with store.lock(date):
-        inputs = (
-            ingest_drop(drop_dir, lake_dir, date)
-            if drop_dir is not None
-            else {"inputs_missing": False, "files": 0, "rows": 0, "quarantined_rows": 0}
-        )
+        drop_dir = ctx.settings.drop_dir if steps.ingest else None
+        inputs = ingest_drop(ctx, drop_dir) if drop_dir is not None else dict(NO_INPUTS)
         timings.lap("ingest drop")
-        model, model_version, reference = load_champion(mlflow_uri)
+        model, model_version, reference = load_champion(ctx.registry)
         timings.lap("load champion")
-        tables = read_tables(lake_dir)
-        state = lake_state(lake_dir)
+        tables = read_tables(ctx)
+        state = lake_state(ctx)
         timings.lap("read lake", rows=sum(len(t) for t in tables.values()))
-        partitions = max(1, -(-len(tables["buyers"]) // partition_buyers))
-        previous, previous_scores, history = _previous_outputs(
-            store, date, policy.hysteresis.no_increase_after_decrease_days
+        partitions = ctx.settings.partitions(len(tables["buyers"]))
+        previous, previous_scores, history = store.previous_outputs(
+            date, policy.hysteresis.no_increase_after_decrease_days
         )
+        since = pd.Timestamp(previous) if previous else None
         parts = split_by_buyer(tables, partitions)
         previous_parts = split_frame_by_buyer(previous_scores, partitions)
         history_parts = split_frame_by_buyer(history, partitions)
         timings.lap("partition", rows=len(tables["buyers"]))
         features_futures = [
-            daily_features.submit(parts[k], date, state, k, partitions) for k in range(partitions)
+            daily_features.submit(parts[k], as_of, state, k, partitions) for k in range(partitions)
         ]
         part_features = [f.result() for f in features_futures]
         timings.lap("features", rows=sum(len(f) for f in part_features))
         futures = [
             rescore_partition.submit(
-                parts[k], part_features[k], date, model, model_version,
-                previous_parts[k], history_parts[k], previous, policy, config,
+                parts[k], part_features[k], as_of, model, model_version,
+                previous_parts[k], history_parts[k], since, policy, config, steps,
             )
             for k in range(partitions)
         ]  # fmt: skip
@@ -602,93 +420,142 @@ def daily_rescore_flow(
         order = np.argsort(scores["buyer_id"].to_numpy(dtype=object), kind="stable")
         features = features.take(order).reset_index(drop=True)
         scores = scores.take(order).reset_index(drop=True)
-        recs = combine_recommendations([r.recommendations for r in results], policy)
-        alerts = combine_alerts([r.alerts for r in results])
+        recs = (
+            combine_recommendations([r.recommendations for r in results], policy)
+            if steps.limits
+            else None
+        )
+        alerts = combine_alerts([r.alerts for r in results]) if steps.alerts else None
         for step in PARTITION_STEPS:
             timings.add(f"  {step} (all partitions)", sum(r.seconds[step] for r in results))
         explained = sum(r.explained for r in results)
         carried = sum(r.carried for r in results)
         timings.lap("combine", rows=len(scores))
-        monitoring = task(monitor, name="monitoring", cache_policy=NO_CACHE)(
-            features, scores, previous_scores, reference
-        )
-        timings.lap("monitoring (PSI, migration)", rows=len(scores))
-        backtest = matured_cohorts(
-            tables,
-            model,
-            date,
-            model_version,
-            config.backtest.cohorts,
-            str(Path(lake_dir).resolve()),
-        )
-        timings.lap("matured-cohort backtest (monthly, cached)")
+        drift = backtest = None
+        if steps.monitoring:
+            drift = task(portfolio_drift, name="monitoring", cache_policy=NO_CACHE)(
+                features, scores, previous_scores, reference
+            )
+            timings.lap("monitoring (PSI, migration)", rows=len(scores))
+            backtest = matured_cohorts(ctx, tables, model, model_version)
+            timings.lap("matured-cohort backtest (monthly, cached)")
+            if reference is None:
+                logger.warning(
+                    "model v%s has no stored training reference: no drift figures", model_version
+                )
         del tables
-        summary = _summary(
-            date, scores, recs, alerts, monitoring, backtest, inputs, model_version, policy, config
-        )
+        versions = {
+            "model_version": model_version,
+            "policy_version": policy.version,
+            "monitoring_version": config.version,
+        }
+        summary = daily_summary(date, scores, recs, alerts, drift, backtest, versions)
         summary |= {
+            **inputs,
             "partitions": partitions,
             "explained_buyers": explained,
             "reasons_carried": carried,
+            "steps": steps.names(),
         }
-        if reference is None:
-            logger.warning(
-                "model v%s has no stored training reference: no drift figures", model_version
-            )
 
         staging = store.stage(date)
         staging.write_frame("scores", scores)
-        staging.write_frame("recommendations", recs)
-        staging.write_csv("recommendations.csv", recs)
-        staging.write_frame("alerts", alerts)
-        if monitoring["psi"] is not None:
-            staging.write_frame("psi", monitoring["psi"])
-        staging.write_frame("migration", monitoring["migration"])
-        if backtest is not None:
-            staging.write_frame("backtest", backtest[1])
-        timings.lap("write tables (Parquet, CSV)", rows=len(scores) + len(recs))
-        recs_html = staging.write_text("recommendations.html", recommendations_html(recs))
-        history_rows = history_frame(store, current=(date, summary, scores["grade"]))
-        monitoring_page = monitoring_html(
-            date, summary, monitoring["psi"], monitoring["migration"],
-            backtest[1] if backtest else None, alerts, history_rows if len(history_rows) else None,
-        )  # fmt: skip
-        mon_html = staging.write_text("monitoring.html", monitoring_page)
+        recs_html = mon_html = None
+        if recs is not None:
+            staging.write_frame("recommendations", recs)
+            staging.write_csv("recommendations.csv", recs)
+        if alerts is not None:
+            staging.write_frame("alerts", alerts)
+        if drift is not None:
+            if drift["psi"] is not None:
+                staging.write_frame("psi", drift["psi"])
+            staging.write_frame("migration", drift["migration"])
+            if backtest is not None:
+                staging.write_frame("backtest", backtest[1])
+        timings.lap(
+            "write tables (Parquet, CSV)", rows=len(scores) + (0 if recs is None else len(recs))
+        )
+        if recs is not None:
+            recs_html = staging.write_text("recommendations.html", recommendations_html(recs))
+        if drift is not None:
+            history_rows = history_frame(store, current=(date, summary, scores["grade"]))
+            page = monitoring_html(
+                date, summary, drift["psi"], drift["migration"],
+                backtest[1] if backtest else None, alerts,
+                history_rows if len(history_rows) else None,
+            )  # fmt: skip
+            mon_html = staging.write_text("monitoring.html", page)
         timings.lap("HTML reports")
-        pointer = store.commit(staging, summary)
+        pointer = store.commit(staging, summary, steps.names())
         timings.lap("publish (commit)")
 
-    registry.configure(mlflow_uri)
-    task(log_daily_run, name="mlflow-run", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)(
-        summary, pointer, {"reports": recs_html, "monitoring": mon_html}, mlflow_artifacts
-    )
-    timings.lap("MLflow run")
+    if steps.track:
+        reports = {"reports": recs_html, "monitoring": mon_html}
+        track = task(
+            log_daily_run, name="mlflow-run", retries=2, retry_delay_seconds=5,
+            cache_policy=NO_CACHE,
+        )  # fmt: skip
+        track(ctx.registry, summary, pointer, {k: v for k, v in reports.items() if v})
+        timings.lap("MLflow run")
+    actions = summary["actions"]
     logger.info(
-        "%s: %d buyers scored with model v%s in %d partition(s), %d limits (%s), %d alerts%s -> %s",
-        date, summary["scored"], model_version, partitions, summary["limits"],
-        ", ".join(f"{k} {v}" for k, v in summary["actions"].items() if v),
-        summary["alerts_total"],
+        "%s: %d buyers scored with model v%s in %d partition(s)%s%s%s -> %s",
+        date, summary["scored"], model_version, partitions,
+        f", {summary['limits']} limits ({', '.join(f'{k} {v}' for k, v in actions.items() if v)})"
+        if recs is not None else "",
+        f", {summary['alerts_total']} alerts" if alerts is not None else "",
         "; inputs missing for the day" if summary.get("inputs_missing") else "",
         pointer,
     )  # fmt: skip
     return RescoreResult(date, pointer, summary, recs_html, mon_html, timings.steps)
 
 
-@flow(name="monitoring-report")
-def monitoring_history_flow(lake_dir: Path) -> Path:
+@flow(name="daily-rescore", flow_run_name="rescore {ctx.as_of}")
+def daily_rescore_flow(ctx: RunContext, steps: DailySteps = DailySteps()) -> RescoreResult:
+    """Rescore every buyer as of `ctx.as_of` and publish scores, limits, alerts and
+    monitoring as one unit (steps switched off in `steps` are skipped)."""
+    return rescore_day(ctx, steps)
+
+
+def rescore_flow_for(settings: Settings):
+    """`daily_rescore_flow` with the task runner of `settings` (the CLI)."""
+    return daily_rescore_flow.with_options(task_runner=build_task_runner(settings))
+
+
+def _scheduled_name() -> str:
+    """'rescore 2026-11-30': a scheduled run (as_of None) is named after its day."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    settings = Settings.from_mapping(parameters.get("settings") or {})
+    return f"rescore {parse_date(parameters.get('as_of')) or settings.today()}"
+
+
+@flow(name="daily-rescore", flow_run_name=_scheduled_name)
+def scheduled_rescore_flow(
+    as_of: str | None = None, settings: dict[str, Any] | None = None
+) -> RescoreResult:
+    """The deployment's entry point: build the run context from the deployment's settings
+    (plain values recorded with the deployment) and today's date in their time zone."""
+    resolved = Settings.from_mapping(settings) if settings else Settings.from_env()
+    ctx = RunContext.build(resolved, parse_date(as_of, "as_of"))
+    return rescore_day(ctx)
+
+
+@flow(name="monitoring-report", flow_run_name="monitoring history {ctx.as_of}")
+def monitoring_history_flow(ctx: RunContext) -> Path:
     """The portfolio's monitoring history across every published date, as one HTML page."""
     from data.lake import atomic_write_text
 
-    store = DailyStore(lake_dir)
-    dates = store.dates()
+    store = ctx.store
+    dates = store.dates_with("monitoring.html")
     if not dates:
         raise RuntimeError("no daily runs published yet: run `solvency rescore` first")
     latest = dates[-1]
     pointer = store.pointer(latest) or {}
-    files = pointer.get("files", {})
 
     def optional(name: str) -> pd.DataFrame | None:
-        return store.read(latest, name) if f"{name}.parquet" in files else None
+        return store.read(latest, name) if store.has(latest, f"{name}.parquet") else None
 
     page = monitoring_html(
         latest, pointer.get("summary", {}), optional("psi"), optional("migration"),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from data.ingest import FileReport, ingest_directory, ingest_file, summary_line
-from data.lake import Lake
+from flows.context import RunContext
 
 #: Each file is one task: retried on transient I/O errors; never cached (it writes the lake).
 ingest_file_task = task(
@@ -22,14 +21,12 @@ ingest_file_task = task(
 )
 
 
-@flow(name="ingest", flow_run_name="ingest {source_dir}")
-def ingest_flow(
-    source_dir: Path, lake_dir: Path, load_date: dt.date | None = None
-) -> list[FileReport]:
-    """Ingest every table file of `source_dir` into the lake at `lake_dir`."""
+@flow(name="ingest", flow_run_name="ingest {source_dir} as of {ctx.as_of}")
+def ingest_flow(ctx: RunContext, source_dir: Path) -> list[FileReport]:
+    """Ingest every table file of `source_dir` into the lake, loaded as of `ctx.as_of`."""
     logger = get_run_logger()
     reports = ingest_directory(
-        Path(source_dir), Lake(lake_dir), load_date, progress=logger.info, ingest=ingest_file_task
+        Path(source_dir), ctx.lake, ctx.as_of, progress=logger.info, ingest=ingest_file_task
     )
     failed = [r for r in reports if r.status == "failed"]
     for report in failed:

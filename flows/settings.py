@@ -21,17 +21,26 @@ command-line options win over both, per call.
 | dask_address | SOLVENCY_DASK_ADDRESS | unset (setting it means task_runner dask) |
 | workers | SOLVENCY_WORKERS | unset: threads/processes = cores, local Dask = 2 |
 | partition_buyers | SOLVENCY_PARTITION_BUYERS | 250000 buyers per partition |
+| policy_path | SOLVENCY_POLICY | the shipped config/limit_policy.yaml |
+| monitoring_path | SOLVENCY_MONITORING | the shipped config/monitoring.yaml |
+
+The settings are read once, where a run starts (a command, a deployment's flow run, a test),
+and travel inside the run context (`flows/context.py`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from models.limits.policy import POLICY_PATH
+from models.monitoring.config import MONITORING_PATH
 
 TASK_RUNNERS = ("threads", "processes", "dask")
 
@@ -50,7 +59,27 @@ ENVIRONMENT = {
     "dask_address": "SOLVENCY_DASK_ADDRESS",
     "workers": "SOLVENCY_WORKERS",
     "partition_buyers": "SOLVENCY_PARTITION_BUYERS",
+    "policy_path": "SOLVENCY_POLICY",
+    "monitoring_path": "SOLVENCY_MONITORING",
 }
+PATH_FIELDS = (
+    "lake_dir",
+    "demo_dir",
+    "mlflow_artifacts",
+    "drop_dir",
+    "policy_path",
+    "monitoring_path",
+)
+_HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+def parse_hhmm(value: str) -> tuple[int, int]:
+    """'06:00' -> (6, 0); a ValueError saying the expected form for anything else."""
+    match = _HHMM.fullmatch(value.strip())
+    if not match:
+        raise ValueError(f"must be HH:MM (24 h), got {value!r}")
+    hour, minute = (int(g) for g in match.groups())
+    return hour, minute
 
 
 class SettingsError(ValueError):
@@ -84,14 +113,19 @@ class Settings:
     workers: int | None = None
     #: Buyers per partition of the daily rescoring (the number of partitions follows).
     partition_buyers: int = 250_000
+    #: The limit policy and the monitoring configuration files (versioned YAML).
+    policy_path: Path = POLICY_PATH
+    monitoring_path: Path = MONITORING_PATH
 
     def __post_init__(self) -> None:
         if self.task_runner not in TASK_RUNNERS:
             raise SettingsError(
                 f"task_runner must be one of {', '.join(TASK_RUNNERS)}, got {self.task_runner!r}"
             )
-        if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", self.daily_time.strip()):
-            raise SettingsError(f"daily_time must be HH:MM (24 h), got {self.daily_time!r}")
+        try:
+            parse_hhmm(self.daily_time)
+        except ValueError as exc:
+            raise SettingsError(f"daily_time {exc}") from None
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -102,6 +136,39 @@ class Settings:
             raise SettingsError(f"partition_buyers must be >= 1, got {self.partition_buyers}")
         if self.workers is not None and self.workers < 1:
             raise SettingsError(f"workers must be >= 1, got {self.workers}")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> Settings:
+        """Settings from plain values (a deployment's parameters, a TOML table)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise SettingsError(
+                f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**{name: _convert(name, value) for name, value in values.items()})
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Plain JSON values (paths as text), e.g. a deployment's parameters."""
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+    def anchored(self, root: Path) -> Settings:
+        """The same settings with relative paths (and a relative SQLite MLflow store) read
+        against `root`: a notebook opened in `notebooks/` still finds `data/lake`."""
+        root = Path(root).resolve()
+        changes: dict[str, Any] = {
+            name: root / getattr(self, name)
+            for name in PATH_FIELDS
+            if getattr(self, name) is not None and not getattr(self, name).is_absolute()
+        }
+        prefix = "sqlite:///"
+        if self.mlflow_uri.startswith(prefix) and not self.mlflow_uri.startswith(prefix + "/"):
+            changes["mlflow_uri"] = f"{prefix}{root / self.mlflow_uri.removeprefix(prefix)}"
+        return replace(self, **changes)
+
+    def today(self) -> dt.date:
+        """Today's date in the settings' time zone (the scheduled runs' default as-of)."""
+        return dt.datetime.now(ZoneInfo(self.timezone)).date()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -142,6 +209,13 @@ class Settings:
             os.environ.setdefault("PREFECT_API_URL", self.prefect_api_url)
 
 
+def checkout_root() -> Path:
+    """The project checkout holding this package (where `data/` lives by default); the
+    working directory for an installed package."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
 def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text())
@@ -163,7 +237,7 @@ def _convert(name: str, value: Any) -> Any:
     if value is None:
         return None
     try:
-        if name in ("lake_dir", "demo_dir", "mlflow_artifacts", "drop_dir"):
+        if name in PATH_FIELDS:
             return Path(value)
         if name in ("workers", "partition_buyers"):
             return int(value)

@@ -2,7 +2,8 @@
 
 Orchestration only: the training set, the models, the validation and the gate are plain
 functions in `features/` and `models/`; this module wires them to the lake, Prefect and
-MLflow (one parent run per training with one nested run per model).
+MLflow (one parent run per training with one nested run per model, both in the training
+experiment; the parent carries every model's headline figures).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from features.training import (
     monthly_as_of_dates,
     plan_time_split,
 )
+from flows.context import RunContext
 from flows.features import read_inputs
-from models import registry
 from models.master_scale import MASTER_SCALE
 from models.monitoring.drift import build_reference
 from models.pd.model import fit_model
@@ -42,12 +43,22 @@ from models.pd.plots import (
 )
 from models.pd.promotion import DEFAULT_AUC_TOLERANCE, GateDecision, promotion_decision
 from models.pd.validation import oracle_auc, validate
+from models.registry import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    TRAINING_EXPERIMENT,
+    AliasMove,
+    ModelRegistry,
+)
 
 MODEL_KINDS = ("scorecard", "lightgbm")
 #: Segments the validation report breaks down (columns of the training set).
 SEGMENTS = ("political_risk_class", "size_class")
 TEST_ROWS_ARTIFACT = "validation/test_rows.parquet"
 ID_AND_LABEL = ["buyer_id", "as_of_date", "label"]
+#: Validation figures copied to the parent training run, per model (`<kind>_<metric>`).
+HEADLINE_METRICS = ("auc", "gini", "ks", "brier", "log_loss", "ece", "psi", "oracle_auc")
 
 
 @dataclass
@@ -139,11 +150,16 @@ def _evaluate_and_log(kind: str, model, frame: pd.DataFrame, truth_dir: Path | N
     return metrics, report.overall_traffic_light
 
 
-@task(name="fit-and-validate", cache_policy=NO_CACHE)
+@task(name="fit-and-validate", task_run_name="fit and validate {kind}", cache_policy=NO_CACHE)
 def fit_and_validate(
-    kind: str, frame: pd.DataFrame, truth_dir: Path | None, register: bool
+    registry: ModelRegistry,
+    parent: mlflow.entities.Run,
+    kind: str,
+    frame: pd.DataFrame,
+    truth_dir: Path | None,
+    register: bool,
 ) -> ModelResult:
-    with mlflow.start_run(run_name=kind, nested=True) as run:
+    with registry.run(TRAINING_EXPERIMENT, kind, parent=parent) as run:
         model = fit_model(kind, frame)
         mlflow.log_params({"model_kind": kind, "n_features": len(model.feature_names)})
         params = getattr(model, "params", None)
@@ -163,17 +179,13 @@ def fit_and_validate(
     return result
 
 
-@flow(name="train")
+@flow(name="train", flow_run_name="train on the lake as of {ctx.as_of}")
 def train_flow(
-    lake_dir: Path,
-    mlflow_uri: str,
-    mlflow_artifacts: Path | None,
-    truth_dir: Path | None = None,
-    register_kind: str = "lightgbm",
+    ctx: RunContext, truth_dir: Path | None = None, register_kind: str = "lightgbm"
 ) -> TrainResult:
     """Build the training set, fit the scorecard and LightGBM, validate, register the challenger."""
     logger = get_run_logger()
-    tables = read_inputs(lake_dir)
+    tables = read_inputs(ctx)
     observation_end = latest_known_date(tables)
     start = tables["invoices"]["issue_date"].min() + pd.offsets.MonthEnd(0)
     split = plan_time_split(monthly_as_of_dates(start, observation_end), observation_end)
@@ -184,11 +196,8 @@ def train_flow(
     logger.info("time split: %s", split.describe())
     logger.info("rows: %s", rows)
 
-    registry.configure(mlflow_uri)
-    experiment = registry.ensure_experiment(registry.TRAINING_EXPERIMENT, mlflow_artifacts)
-    with mlflow.start_run(
-        experiment_id=experiment, run_name=f"train {observation_end.date()}"
-    ) as parent:
+    registry = ctx.registry
+    with registry.run(TRAINING_EXPERIMENT, f"train {observation_end.date()}") as parent:
         mlflow.log_params(
             {
                 "observation_end": observation_end.date().isoformat(),
@@ -206,32 +215,54 @@ def train_flow(
         result = TrainResult(
             parent.info.run_id, split.describe(), {k: int(v) for k, v in rows.items()}
         )
+        parent_run = registry.client.get_run(parent.info.run_id)
         for kind in MODEL_KINDS:
-            model_result = fit_and_validate(kind, frame, truth_dir, register=kind == register_kind)
+            model_result = fit_and_validate(
+                registry, parent_run, kind, frame, truth_dir, register=kind == register_kind
+            )
             logger.info("%s: %s", kind, {k: round(v, 4) for k, v in model_result.metrics.items()})
             result.models.append(model_result)
+        registry.activate()
+        mlflow.log_metrics(headline_metrics(result.models))
+        registered = [m for m in result.models if m.registered_version]
+        if registered:
+            mlflow.set_tags(
+                {"registered_kind": registered[0].kind,
+                 "registered_version": registered[0].registered_version}
+            )  # fmt: skip
     return result
+
+
+def headline_metrics(models: list[ModelResult]) -> dict[str, float]:
+    """Each model's out-of-time headline figures as `<kind>_<metric>` (finite only)."""
+    return {
+        f"{m.kind}_{name}": float(m.metrics[name])
+        for m in models
+        for name in HEADLINE_METRICS
+        if name in m.metrics and np.isfinite(m.metrics[name])
+    }
 
 
 def _auc_on(model, rows: pd.DataFrame) -> float:
     return float(roc_auc_score(rows["label"].astype(int), model.predict_pd(rows)))
 
 
-@flow(name="promote")
+@flow(name="promote", flow_run_name="promote the challenger")
 def promote_flow(
-    mlflow_uri: str, tolerance: float = DEFAULT_AUC_TOLERANCE, force_reason: str | None = None
-) -> tuple[GateDecision, registry.AliasMove | None]:
+    registry: ModelRegistry,
+    tolerance: float = DEFAULT_AUC_TOLERANCE,
+    force_reason: str | None = None,
+) -> tuple[GateDecision, AliasMove | None]:
     """Gate the challenger against the champion on the challenger's out-of-time test rows."""
     logger = get_run_logger()
-    registry.configure(mlflow_uri)
-    challenger = registry.version_by_alias(registry.CHALLENGER)
+    challenger = registry.version_by_alias(CHALLENGER)
     if challenger is None:
         raise LookupError("no challenger registered: run `solvency train` first")
-    champion = registry.version_by_alias(registry.CHAMPION)
+    champion = registry.version_by_alias(CHAMPION)
     if champion is not None and champion.version == challenger.version:
         decision = GateDecision(False, [f"version {challenger.version} is already the champion"])
         return decision, None
-    rows = pd.read_parquet(registry.download_run_artifact(challenger.run_id, TEST_ROWS_ARTIFACT))
+    rows = pd.read_parquet(registry.run_artifact(challenger.run_id, TEST_ROWS_ARTIFACT))
     challenger_model, _ = registry.load_pd_model(challenger.version)
     champion_auc = None
     if champion is not None:
@@ -243,21 +274,20 @@ def promote_flow(
     if decision.approved or force_reason:
         reason = decision.summary() if decision.approved else f"forced: {force_reason}"
         move = registry.move_alias(
-            registry.CHAMPION, challenger.version, reason, forced=not decision.approved
+            CHAMPION, challenger.version, reason, forced=not decision.approved
         )
         return decision, move
     return decision, None
 
 
-@flow(name="rollback")
+@flow(name="rollback", flow_run_name="roll back the champion")
 def rollback_flow(
-    mlflow_uri: str, version: str | None = None, reason: str = "rollback"
-) -> registry.AliasMove:
+    registry: ModelRegistry, version: str | None = None, reason: str = "rollback"
+) -> AliasMove:
     """Point the champion alias back at `version` (default: the previous champion)."""
-    registry.configure(mlflow_uri)
     if version is None:
-        previous = registry.version_by_alias(registry.PREVIOUS_CHAMPION)
+        previous = registry.version_by_alias(PREVIOUS_CHAMPION)
         if previous is None:
             raise LookupError("no previous champion to roll back to: give a version number")
         version = previous.version
-    return registry.move_alias(registry.CHAMPION, version, reason)
+    return registry.move_alias(CHAMPION, version, reason)

@@ -1,14 +1,37 @@
-"""Shared fixtures: a tiny hand-built valid book, written as raw text like a CSV source gives."""
+"""Shared fixtures: a tiny hand-built valid book, written as raw text like a CSV source gives.
+
+The test session is isolated from the developer's machine before anything imports Prefect
+or MLflow: Prefect's home (its database, result cache and logs) and MLflow's default store
+point into a temporary folder, removed at the end; the tests never touch `~/.prefect`,
+`./mlruns` or `data/`. Telemetry is off through the `flows` package.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
-import pandas as pd
-import pytest
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="solvency-tests-"))
+os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME}/mlflow/mlflow.db"
+os.environ["SOLVENCY_MLFLOW_ARTIFACTS"] = str(_SESSION_HOME / "mlflow" / "artifacts")
+os.environ.pop("SOLVENCY_CONFIG", None)
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import flows  # noqa: E402,F401  (sets the telemetry defaults)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Stop Prefect's temporary server while the output streams are still open (at exit its
+    log line would hit a closed capture stream), then remove the session's folder."""
+    from flows.runtime import stop_local_prefect_api
+
+    stop_local_prefect_api()
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:

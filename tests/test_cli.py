@@ -17,6 +17,8 @@ from flows.cli import app
 
 runner = CliRunner()
 COMMANDS = [
+    "settings",
+    "lake",
     "demo",
     "generate",
     "ingest",
@@ -157,7 +159,11 @@ def _run_notebook(name: str, env: dict[str, str]) -> None:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+        # from notebooks/, Jupyter's default working directory: nothing may land there
+        NotebookClient(
+            notebook, timeout=300, kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()  # fmt: skip
     finally:
         for k, v in saved.items():
             if v is None:
@@ -166,4 +172,5 @@ def _run_notebook(name: str, env: dict[str, str]) -> None:
                 os.environ[k] = v
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    assert not (path.parent / "data").exists() and not (path.parent / "mlruns").exists()
     assert any("image/png" in o.get("data", {}) for o in outputs)

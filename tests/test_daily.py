@@ -20,11 +20,12 @@ from data.generator import GeneratorConfig, generate_portfolio, write_portfolio
 from data.ingest import ingest_directory
 from data.lake import Lake
 from features.snapshot import build_snapshots
+from flows.context import RunContext
 from flows.daily import DAILY_TABLES, daily_rescore_flow
 from flows.deployments import MONITORING_CRON, RETRAIN_CRON, build_deployments, daily_cron
 from flows.settings import Settings
-from models import registry
 from models.monitoring.drift import build_reference
+from models.registry import CHAMPION, ModelRegistry, NoChampionError
 
 BASE, END = dt.date(2026, 11, 26), dt.date(2026, 11, 30)
 
@@ -59,16 +60,21 @@ def book(tmp_path_factory):
     ingest_directory(plan.base_dir, Lake(lake_dir), load_date=BASE)
 
     uri = f"sqlite:///{root}/mlflow.db"
-    registry.configure(uri)
-    experiment = registry.ensure_experiment("test", root / "artifacts")
+    registry = ModelRegistry(uri, root / "artifacts")
     model = StandInModel()
     snapshot = build_snapshots(Lake(lake_dir).read_tables(DAILY_TABLES), [pd.Timestamp(BASE)])
     reference = build_reference(snapshot, model.feature_names, model.predict_pd(snapshot))
-    with mlflow.start_run(experiment_id=experiment) as run:
+    with registry.run("test", "stand-in champion") as run:
         uri_model = registry.log_pd_model(model, model.feature_names, set())
         mlflow.log_text(json.dumps(reference), "reference/reference.json")
         version = registry.register(uri_model, run.info.run_id, {"kind": "stand-in"}).version
-    registry.move_alias(registry.CHAMPION, version, "test champion")
+    registry.move_alias(CHAMPION, version, "test champion")
+    settings = Settings(
+        lake_dir=lake_dir,
+        mlflow_uri=uri,
+        mlflow_artifacts=root / "artifacts",
+        drop_dir=root / "drops",
+    )
     yield {
         "root": root,
         "lake": lake_dir,
@@ -76,18 +82,22 @@ def book(tmp_path_factory):
         "uri": uri,
         "artifacts": root / "artifacts",
         "buyers": len(Lake(lake_dir).read("buyers")),
+        "settings": settings,
     }
-    mlflow.set_tracking_uri(None)
+
+
+def _context(book, date: dt.date, **changes) -> RunContext:
+    """The book's run context for `date`, with settings changed as given."""
+    import dataclasses
+
+    return RunContext.build(dataclasses.replace(book["settings"], **changes), date)
 
 
 def _run(book, date: dt.date, drop_dir=None, uri=None):
-    return daily_rescore_flow(
-        book["lake"],
-        uri or book["uri"],
-        book["artifacts"],
-        date.isoformat(),
-        drop_dir if drop_dir is not None else book["drops"],
-    )
+    changes = {"drop_dir": drop_dir} if drop_dir is not None else {}
+    if uri is not None:
+        changes["mlflow_uri"] = uri
+    return daily_rescore_flow(_context(book, date, **changes))
 
 
 def _outputs(store: DailyStore, date: str) -> dict[str, pd.DataFrame]:
@@ -128,7 +138,7 @@ def test_a_failure_half_way_leaves_the_previous_outputs_and_a_rerun_completes(bo
     def broken(*args, **kwargs):
         raise RuntimeError("injected failure in the recommendation step")
 
-    monkeypatch.setattr("flows.daily.recommend_limits", broken)
+    monkeypatch.setattr("models.limits.recommend.recommend_limits", broken)
     with pytest.raises(RuntimeError, match="injected failure"):
         _run(book, date)
     assert store.pointer(date.isoformat()) == published
@@ -191,9 +201,8 @@ def test_unchanged_reason_codes_are_carried_from_the_previous_day(book):
 
 
 def test_no_champion_stops_with_a_message_for_the_analyst(book, tmp_path):
-    with pytest.raises(registry.NoChampionError, match="solvency train"):
+    with pytest.raises(NoChampionError, match="solvency train"):
         _run(book, dt.date(2026, 11, 27), uri=f"sqlite:///{tmp_path}/empty.db")
-    registry.configure(book["uri"])
 
 
 def test_deployments_carry_their_schedules_and_parameters(tmp_path):
@@ -212,10 +221,13 @@ def test_deployments_carry_their_schedules_and_parameters(tmp_path):
     daily = deployments["daily-rescore"].schedules[0].schedule
     assert (daily.cron, daily.timezone) == ("30 5 * * *", "Europe/Paris")
     params = deployments["daily-rescore"].parameters
-    assert params["as_of"] is None and params["drop_dir"] == str(tmp_path / "drops")
-    assert params["mlflow_uri"] == "http://mlflow:5000"
+    assert params["as_of"] is None
+    served = Settings.from_mapping(params["settings"])  # what a scheduled run will use
+    assert served == settings
+    assert params["settings"]["drop_dir"] == str(tmp_path / "drops")
+    assert params["settings"]["mlflow_uri"] == "http://mlflow:5000"
     assert deployments["monthly-retrain"].schedules[0].schedule.cron == RETRAIN_CRON
-    assert deployments["monthly-retrain"].parameters["auto_promote"] is True
+    assert deployments["monthly-retrain"].parameters["settings"]["auto_promote"] is True
     assert deployments["monitoring-report"].schedules[0].schedule.cron == MONITORING_CRON
     assert daily_cron("06:00") == "0 6 * * *"
     with pytest.raises(ValueError, match="HH:MM"):
@@ -238,10 +250,8 @@ def test_partitions_on_threads_and_on_a_local_dask_cluster_give_identical_output
     for name, (flow_, partition_buyers) in runs.items():
         lake = tmp_path / name
         shutil.copytree(book["lake"], lake)  # the same lake and the same earlier runs
-        result = flow_(
-            lake, book["uri"], book["artifacts"], END.isoformat(),
-            partition_buyers=partition_buyers,
-        )  # fmt: skip
+        ctx = _context(book, END, lake_dir=lake, partition_buyers=partition_buyers, drop_dir=None)
+        result = flow_(ctx)
         store = DailyStore(lake)
         outputs[name] = {
             **_outputs(store, END.isoformat()),
@@ -281,7 +291,7 @@ def test_settings_come_from_a_config_file_overridden_by_the_environment(tmp_path
     from prefect.task_runners import ThreadPoolTaskRunner
     from prefect_dask import DaskTaskRunner
 
-    from flows.daily import build_task_runner
+    from flows.runtime import build_task_runner
 
     runner = build_task_runner(settings)
     assert isinstance(runner, DaskTaskRunner) and runner.address == "tcp://scheduler:8786"
@@ -322,3 +332,74 @@ def test_a_bad_setting_is_named(tmp_path, content, environ, message):
     config.write_text(content)
     with pytest.raises(SettingsError, match=message):
         Settings.from_env({"SOLVENCY_CONFIG": str(config), **environ})
+
+
+def test_score_and_recommend_are_the_daily_flow_with_steps_off(book, tmp_path):
+    """`solvency recommend` publishes into the same store as the daily run, so the next
+    daily run's history sees its recommendations; a smaller run never silently replaces
+    a fuller unit of its date."""
+    from flows.daily import RECOMMEND_ONLY, SCORE_ONLY, SmallerRunError
+
+    lake = tmp_path / "lake"
+    shutil.copytree(book["lake"], lake)
+    day, next_day = dt.date(2026, 11, 27), dt.date(2026, 11, 28)
+    store = DailyStore(lake)
+    for date in store.dates():  # start from a store without runs on or after `day`
+        if date >= day.isoformat():
+            store.pointer_path(date).unlink()
+    recommended = daily_rescore_flow(_context(book, day, lake_dir=lake), RECOMMEND_ONLY)
+    pointer = store.pointer(day.isoformat())
+    assert pointer["steps"] == ["score", "limits"]
+    assert {"scores.parquet", "recommendations.parquet", "recommendations.csv"} <= set(
+        pointer["files"]
+    )
+    assert not store.has(day, "alerts.parquet") and not store.has(day, "monitoring.html")
+    assert recommended.monitoring_html is None and recommended.summary["alerts_total"] is None
+
+    daily_rescore_flow(_context(book, next_day, lake_dir=lake))
+    previous, scores, history = store.previous_outputs(next_day, 90)
+    assert previous == day.isoformat() and len(scores) == book["buyers"]
+    assert (history["as_of_date"] == pd.Timestamp(day)).sum() == len(
+        store.read(day, "recommendations")
+    )
+
+    published = store.pointer(next_day.isoformat())
+    with pytest.raises(SmallerRunError, match="--replace"):
+        daily_rescore_flow(_context(book, next_day, lake_dir=lake), SCORE_ONLY)
+    assert store.pointer(next_day.isoformat()) == published
+    import dataclasses
+
+    daily_rescore_flow(
+        _context(book, next_day, lake_dir=lake), dataclasses.replace(SCORE_ONLY, replace=True)
+    )
+    assert store.pointer(next_day.isoformat())["steps"] == ["score"]
+    scored = store.read(next_day, "scores")
+    in_default = scored["grade"] == 10
+    # every scored buyer explained today (a buyer with nothing raising its PD has no code)
+    assert (scored.loc[~in_default, "reasons_as_of"] == pd.Timestamp(next_day)).all()
+
+
+def test_a_table_breaking_its_contract_is_never_published(book, tmp_path, monkeypatch):
+    """The output contracts are checked while the run stages its files: a table with a
+    wrong type stops the run and the date's published unit stays as it was."""
+    from models.limits import recommend as recommend_module
+    from models.outputs import OutputContractError
+
+    lake = tmp_path / "lake"
+    shutil.copytree(book["lake"], lake)
+    store = DailyStore(lake)
+    date = dt.date(2026, 11, 30)
+    before = store.pointer(date)
+    engine = recommend_module.recommend_limits
+
+    def grades_as_floats(*args, **kwargs):
+        recs = engine(*args, **kwargs)
+        return recs.assign(grade=recs["grade"].astype("float64"))
+
+    monkeypatch.setattr(recommend_module, "recommend_limits", grades_as_floats)
+    with pytest.raises(
+        OutputContractError,
+        match=r"(?s)recommendations.*column grade: type must be Int64, is float64",
+    ):
+        daily_rescore_flow(_context(book, date, lake_dir=lake, drop_dir=None))
+    assert store.pointer(date) == before

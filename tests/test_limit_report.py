@@ -12,15 +12,16 @@ from models.limits.report import (
     ACTIONS,
     SUMMARY_COLUMNS,
     TOTAL,
-    _money,
     recommendations_html,
     review_queue,
     summary_by,
 )
+from models.reports.format import money
 
 MONEY = ["limit_amount", "recommended_amount", "change", "expected_loss_before"]
 MONEY += ["expected_loss_after"]
 EVIL = "<script>alert(1)</script>"
+BREAKOUT = '"><img src=x onerror=alert(1)>'
 
 
 def _recs(n: int = 30, seed: int = 0) -> pd.DataFrame:
@@ -154,6 +155,28 @@ def test_html_escapes_text_from_the_data() -> None:
     assert html_escaped(EVIL) in page
 
 
+@pytest.mark.parametrize("payload", [EVIL, BREAKOUT])
+def test_every_data_text_is_autoescaped(payload: str) -> None:
+    """Ids, names, reasons and explanations appear only escaped: no markup from the data."""
+    recs = _recs()
+    urgent = recs["priority"].nsmallest(3).index
+    recs.loc[urgent, "action"] = "cancel"  # in the review queue for sure
+    recs.loc[urgent, "buyer_id"] = payload
+    recs.loc[urgent, "policyholder_id"] = payload
+    recs.loc[urgent, "explanation"] = payload
+    recs.loc[urgent, "reason_codes"] = f"OVER_CAPACITY|{payload}"
+    recs.loc[urgent, "country"] = payload
+    recs["model_version"] = payload
+    page = recommendations_html(recs, top=5)
+    assert payload not in page
+    assert "<script" not in page.lower() and "<img src=x" not in page
+    escaped = html_escaped(payload).replace('"', "&#34;")
+    # 5 cells of each queued row (policyholder, buyer, country, reasons, explanation),
+    # the header line (model) and the country table's row
+    assert page.count(escaped) == 3 * 5 + 1 + 1
+    assert page.count("<img ") == page.count('<img src="data:image/png;base64,') == 3
+
+
 def html_escaped(text: str) -> str:
     """What html.escape makes of the malicious text."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -195,4 +218,4 @@ def test_missing_columns_are_reported() -> None:
     ],
 )
 def test_money_is_short_and_readable(amount: float, signed: bool, text: str) -> None:
-    assert _money(amount, signed=signed) == text
+    assert money(amount, signed=signed) == text

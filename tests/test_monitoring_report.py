@@ -24,6 +24,7 @@ from models.monitoring.report import (
 
 DATES = ("2026-06-01", "2026-06-02", "2026-06-03")
 EVIL = "<script>alert(1)</script>"
+BREAKOUT = '"><img src=x onerror=alert(1)>'
 FEATURES = ("equity_ratio", "days_beyond_terms", "turnover_growth", "statement_age_months")
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "portfolio_monitoring.ipynb"
 PNG = "data:image/png;base64,"
@@ -222,15 +223,15 @@ def test_history_frame(lake: tuple[Path, dict[str, dict]]) -> None:
     assert not history.columns.duplicated().any()
 
 
-def test_thresholds_match_validation() -> None:
+def test_thresholds_are_those_of_validation() -> None:
+    """One definition of the PSI thresholds and lights: the report imports validation's."""
     from models.monitoring import report as monitoring_report
     from models.pd import validation
 
-    assert monitoring_report.PSI_WATCH == validation.PSI_WATCH
-    assert monitoring_report.PSI_SHIFT == validation.PSI_SHIFT
-    assert monitoring_report.NOT_APPLICABLE == validation.NOT_APPLICABLE
-    for value in (0.0, 0.0999, 0.10, 0.2499, 0.25, 3.0, float("nan")):
-        assert monitoring_report.psi_light(value) == validation.psi_light(value)
+    assert monitoring_report.PSI_WATCH is validation.PSI_WATCH
+    assert monitoring_report.PSI_SHIFT is validation.PSI_SHIFT
+    assert monitoring_report.NOT_APPLICABLE is validation.NOT_APPLICABLE
+    assert monitoring_report.psi_light is validation.psi_light
 
 
 def test_history_of_an_empty_store(tmp_path: Path) -> None:
@@ -260,6 +261,34 @@ def test_monitoring_html_is_self_contained_and_escaped(lake: tuple[Path, dict[st
     assert "light-red" in page or "light-yellow" in page or "light-green" in page
     assert "<th>conservative</th>" in page
     assert page == _page(store, DATES[-1], history_frame(store))  # deterministic
+
+
+@pytest.mark.parametrize("payload", [EVIL, BREAKOUT])
+def test_every_data_text_is_autoescaped(lake: tuple[Path, dict[str, dict]], payload: str) -> None:
+    """Buyer ids, alert texts, policyholders, feature names and summary values: escaped."""
+    root, summaries = lake
+    store = DailyStore(root)
+    date = DATES[-1]
+    alerts = store.read(date, "alerts").assign(severity="high")
+    alerts[["buyer_id", "reason", "policyholders"]] = alerts[
+        ["buyer_id", "reason", "policyholders"]
+    ].astype(object)
+    alerts.loc[:2, ["buyer_id", "reason", "policyholders"]] = payload
+    alerts.loc[3, "alert"] = payload  # an alert type nobody configured
+    psi = store.read(date, "psi")
+    psi.loc[1, "name"] = payload
+    summary = {**summaries[date], "model_version": payload, "policy_version": payload}
+    page = monitoring_html(
+        date, summary, psi, store.read(date, "migration"), None, alerts, history_frame(store)
+    )
+    assert payload not in page
+    assert "<script" not in page.lower() and "<img src=x" not in page
+    assert page.count("<img ") == page.count('<img src="data:image/png;base64,')
+    escaped = payload.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = escaped.replace('"', "&#34;")
+    # 3 rows x (buyer, reason, policyholders), the alert type in both alert tables, the
+    # feature's PSI row, model and policy in the header line and the model card
+    assert page.count(escaped) == 3 * 3 + 2 + 1 + 2 + 2
 
 
 def test_monitoring_html_without_frames(lake: tuple[Path, dict[str, dict]]) -> None:

@@ -29,6 +29,7 @@ import pandas as pd
 
 from models.master_scale import MASTER_SCALE
 from models.monitoring.config import MonitoringConfig
+from models.reports.format import money_series
 
 ALERT_COLUMNS = [
     "as_of_date",
@@ -270,7 +271,8 @@ def _event_alerts(
         ),
         index=grouped.index,
     )
-    amount_text = ", " + _money(grouped["amount"]) + np.where(single, "", " in total")
+    amount_text = ", " + money_series(grouped["amount"], terse=True)
+    amount_text = amount_text + np.where(single, "", " in total")
     reason = reason + amount_text.where(grouped["amount"] > 0, "")
     return pd.DataFrame({"buyer_id": grouped["buyer_id"], "alert": kind, "reason": reason})
 
@@ -301,7 +303,7 @@ def _stale_alerts(
         {
             "buyer_id": frame.loc[hit, "buyer_id"],
             "alert": "stale_statement",
-            "reason": statement + ", cover " + _money(aggregate[hit]),
+            "reason": statement + ", cover " + money_series(aggregate[hit], terse=True),
         }
     )
 
@@ -343,16 +345,6 @@ def _policyholders(limits: pd.DataFrame, buyers: pd.Series) -> pd.DataFrame:
 def _pct(values: pd.Series) -> pd.Series:
     """PDs as percentages with two decimals ("6.10%"), "n/a" when missing."""
     return values.map("{:.2%}".format).astype(object).where(values.notna(), "n/a")
-
-
-def _money(values: pd.Series) -> pd.Series:
-    """EUR amounts, short: "EUR 750k", "EUR 1.5m", "EUR 900"."""
-    x = values.astype("float64")
-    millions = "EUR " + (x / 1e6).map("{:,.1f}".format).astype(object) + "m"
-    thousands = "EUR " + (x / 1e3).map("{:.0f}".format).astype(object) + "k"
-    units = "EUR " + x.map("{:.0f}".format).astype(object)
-    out = units.where(x.abs() < 1e3, thousands)
-    return out.where(x.abs() < 999_500, millions)
 
 
 def _typed(alerts: pd.DataFrame) -> pd.DataFrame:

@@ -12,14 +12,16 @@ still calibrated where the defaults are now observable, and which buyers raised 
   mix of each date's scores, so trends (grade drift, PSI, alert volume) can be plotted.
 - `psi_history` collects every date's PSI table (long format) for drift over time.
 
-Like `models.limits.report`, the page has no external resources (inline CSS, plots as base64
-PNG drawn on an explicit Agg canvas, never pyplot), every text from the data is
-HTML-escaped, and the same input gives the same bytes.
+Like `models.limits.report`, the page is a template of `models.reports` (`monitoring.html.j2`)
+with no external resources (inline CSS, plots as base64 PNG drawn on an explicit Agg canvas,
+never pyplot); every text from the data is escaped by the template engine, and the same
+input gives the same bytes. PSI thresholds and lights are those of `models.pd.validation`,
+so the report and the model validation cannot disagree on what counts as drift.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import matplotlib.dates as mdates
@@ -30,29 +32,22 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from data.daily_store import DailyStore
-from models.limits.report import (
-    _CSS,
-    _MISSING,
-    ACTIONS,
-    _card,
-    _count,
-    _e,
-    _grade_move,
-    _label,
-    _money,
-    _note,
-    _png,
-    _section,
-)
+from models.limits.report import ACTIONS
 from models.master_scale import MASTER_SCALE
 from models.monitoring.alerts import ALERT_TYPES, SEVERITIES
-
-#: PSI thresholds and light names of `models.pd.validation` (same values, checked by a test),
-#: repeated here because importing that module loads scipy and scikit-learn (seconds) for
-#: three constants: reports and the monitoring notebook stay light.
-PSI_WATCH = 0.10
-PSI_SHIFT = 0.25
-NOT_APPLICABLE = "n/a"
+from models.pd.validation import (
+    GREEN,
+    JEFFREYS_RED,
+    JEFFREYS_YELLOW,
+    NOT_APPLICABLE,
+    PSI_SHIFT,
+    PSI_WATCH,
+    RED,
+    YELLOW,
+    psi_light,
+)
+from models.reports.format import MISSING, count, grade_move, label, money
+from models.reports.render import Cell, Plot, Table, plot, render
 
 #: Grades of the master scale (1 best .. 10 in default).
 GRADES: tuple[int, ...] = tuple(MASTER_SCALE.grades)
@@ -74,19 +69,9 @@ HISTORY_FIELDS: tuple[str, ...] = (
 _TOP_PSI = 15
 _TOP_ALERTS = 30
 _NEW, _GONE, _TOTAL = "new", "gone", "total"
-_LIGHT_COLOURS = {"green": "#2e8b57", "yellow": "#d4a017", "red": "#c0392b"}
+_LIGHT_COLOURS = {GREEN: "#2e8b57", YELLOW: "#d4a017", RED: "#c0392b"}
 _NA_COLOUR = "#9aa7b4"
 _PD_COLOUR, _RATE_COLOUR = "#1f5f8b", "#c0392b"
-
-_EXTRA_CSS = """
-td.light,span.light{font-weight:600}.light-green{color:#2e8b57}.light-yellow{color:#b8860b}
-.light-red{color:#c0392b}.light-na{color:#9aa7b4}
-.card.light-red{border-color:#c0392b}.card.light-yellow{border-color:#d4a017}
-td.zero{color:#c3ccd5}td.diag{background:#eef3f8}
-tr.sev-high td:first-child{color:#c0392b;font-weight:600}
-tr.sev-medium td:first-child{color:#b35c00}
-.warn{color:#a61b1b;font-weight:600}
-"""
 
 
 # --------------------------------------------------------------------------- history
@@ -138,9 +123,10 @@ def history_frame(
     `ALERT_TYPES` plus any other seen; 0 when absent), `action_<action>` per action of the
     limit engine (`ACTIONS` plus any other seen; 0 when absent) and `grade_1`..`grade_10`,
     the share of the buyers in the date's `scores` file per grade, defaulted ones (grade
-    10) included (only the `grade` column is read; NaN when the date has no scores file). An empty store gives an empty frame
-    with the same fixed columns. `current` = (date, summary, grades) adds the run being
-    published (its pointer is not written yet), replacing that date's published row.
+    10) included (only the `grade` column is read; NaN when the date has no scores file).
+    An empty store gives an empty frame with the same fixed columns. `current` = (date,
+    summary, grades) adds the run being published (its pointer is not written yet),
+    replacing that date's published row.
     """
     rows: list[dict[str, Any]] = []
     alert_types = list(ALERT_TYPES)
@@ -157,14 +143,14 @@ def history_frame(
         for name in HISTORY_FIELDS:
             value = summary.get(name)
             row[name] = value if name.endswith("_version") else _number(value)
-        for kind, count in _alert_counts_of(summary).items():
+        for kind, number in _alert_counts_of(summary).items():
             if kind not in alert_types:
                 alert_types.append(kind)
-            row[f"alerts_{kind}"] = _number(count)
-        for action, count in (summary.get("actions") or {}).items():
+            row[f"alerts_{kind}"] = _number(number)
+        for action, number in (summary.get("actions") or {}).items():
             if action not in actions:
                 actions.append(str(action))
-            row[f"action_{action}"] = _number(count)
+            row[f"action_{action}"] = _number(number)
         row.update(_grade_shares(store, date) if grades is None else _shares_of(grades))
         rows.append(row)
     counts = [f"alerts_{k}" for k in alert_types] + [f"action_{a}" for a in actions]
@@ -205,25 +191,17 @@ def psi_history(store: DailyStore) -> pd.DataFrame:
 
 def _float(value: Any, digits: int = 3) -> str:
     number = _number(value)
-    return _MISSING if not np.isfinite(number) else f"{number:.{digits}f}"
+    return MISSING if not np.isfinite(number) else f"{number:.{digits}f}"
 
 
 def _share(value: Any, digits: int = 2) -> str:
     number = _number(value)
-    return _MISSING if not np.isfinite(number) else f"{100 * number:.{digits}f}%"
+    return MISSING if not np.isfinite(number) else f"{100 * number:.{digits}f}%"
 
 
 def _int(value: Any) -> str:
     number = _number(value)
-    return _MISSING if not np.isfinite(number) else _count(number)
-
-
-def psi_light(value: float) -> str:
-    """green < PSI_WATCH <= yellow < PSI_SHIFT <= red; n/a when there is no PSI."""
-    number = _number(value)
-    if not np.isfinite(number):
-        return NOT_APPLICABLE
-    return "green" if number < PSI_WATCH else ("yellow" if number < PSI_SHIFT else "red")
+    return MISSING if not np.isfinite(number) else count(number)
 
 
 def _light_name(value: Any) -> str:
@@ -237,60 +215,25 @@ def _light_text(value: Any) -> str:
     return NOT_APPLICABLE if light == "na" else light
 
 
+def _light_cell(value: Any) -> tuple[str, str]:
+    return _light_text(value), f"light light-{_light_name(value)}"
+
+
 def _cohorts(values: pd.Series) -> str:
     """Cohort date(s) of a backtest: timestamps as YYYY-MM-DD, text (e.g. a list) as is."""
     items = []
     for value in values.dropna().unique():
         text = value.date().isoformat() if isinstance(value, pd.Timestamp) else str(value)
         items.append(text)
-    return ", ".join(sorted(items)) or _MISSING
+    return ", ".join(sorted(items)) or MISSING
 
 
 def _grade_text(value: Any) -> str:
     number = _number(value)
     if not np.isfinite(number):
-        return _MISSING
+        return MISSING
     grade = int(number)
     return MASTER_SCALE.label(grade) if grade in GRADES else str(grade)
-
-
-Cell = str | tuple[str, str]
-
-
-def _table(
-    header: Sequence[str],
-    rows: Sequence[Sequence[Cell]],
-    numeric: Sequence[int] = (),
-    classes: Sequence[str] | None = None,
-) -> str:
-    """An HTML table of formatted cells; a cell may be (text, css class); all text escaped.
-
-    Classes come from this module (never from the data), e.g. `light light-red`.
-    """
-    right = set(numeric)
-
-    def cell(value: Cell, i: int, tag: str) -> str:
-        text, css = value if isinstance(value, tuple) else (value, "")
-        css = " ".join(c for c in ("num" if i in right else "", css) if c)
-        attr = f' class="{_e(css)}"' if css else ""
-        return f"<{tag}{attr}>{_e(text)}</{tag}>"
-
-    head = "".join(cell(h, i, "th") for i, h in enumerate(header))
-    body = "".join(
-        (f'<tr class="{_e(classes[r])}">' if classes and classes[r] else "<tr>")
-        + "".join(cell(v, i, "td") for i, v in enumerate(row))
-        + "</tr>"
-        for r, row in enumerate(rows)
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _light_cell(value: Any) -> tuple[str, str]:
-    return _light_text(value), f"light light-{_light_name(value)}"
-
-
-def _empty(text: str) -> str:
-    return f"<p class='note'>{_e(text)}</p>"
 
 
 def _frame_or_none(frame: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -308,17 +251,10 @@ def _new_figure(width: float = 6.4, height: float = 3.4) -> tuple[Figure, Any]:
     return fig, ax
 
 
-def _img(fig: Figure, title: str) -> str:
-    """A finished figure as an inline <figure> (the figure is cleared once encoded)."""
+def _img(fig: Figure, title: str) -> Plot:
+    """A finished figure as an embedded plot (the figure is cleared once encoded)."""
     fig.tight_layout()
-    return (
-        f'<figure><img src="data:image/png;base64,{_png(fig)}" alt="{_e(title)}">'
-        f"<figcaption>{_e(title)}</figcaption></figure>"
-    )
-
-
-def _plots(*figures: str) -> str:
-    return "<div class='plots'>" + "".join(figures) + "</div>"
+    return plot(fig, title)
 
 
 def _date_axis(ax: Any, dates: pd.Series) -> None:
@@ -327,8 +263,8 @@ def _date_axis(ax: Any, dates: pd.Series) -> None:
     if len(days) <= 10:
         ax.set_xticks(list(days), [d.strftime("%Y-%m-%d") for d in days])
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-        for label in ax.get_xticklabels():
-            label.set_horizontalalignment("right")
+        for tick in ax.get_xticklabels():
+            tick.set_horizontalalignment("right")
         return
     locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
     ax.xaxis.set_major_locator(locator)
@@ -346,8 +282,8 @@ def psi_figure(psi: pd.DataFrame, top: int = _TOP_PSI) -> Figure:
     y = np.arange(len(frame))
     ax.barh(y, frame["psi"].to_numpy(dtype=float), color=colours)
     ax.set_yticks(y, [str(n) for n in frame["name"]])
-    ax.axvline(PSI_WATCH, color=_LIGHT_COLOURS["yellow"], linestyle="--", linewidth=1)
-    ax.axvline(PSI_SHIFT, color=_LIGHT_COLOURS["red"], linestyle="--", linewidth=1)
+    ax.axvline(PSI_WATCH, color=_LIGHT_COLOURS[YELLOW], linestyle="--", linewidth=1)
+    ax.axvline(PSI_SHIFT, color=_LIGHT_COLOURS[RED], linestyle="--", linewidth=1)
     ax.set(xlabel="PSI", title=f"Largest PSI (top {min(top, len(frame))})")
     return fig
 
@@ -381,10 +317,10 @@ def migration_figure(matrix: pd.DataFrame) -> Figure:
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(matrix.columns)), [str(c) for c in matrix.columns])
     ax.set_yticks(range(len(matrix.index)), [str(r) for r in matrix.index])
-    for (i, j), count in np.ndenumerate(values):
-        if count:
+    for (i, j), buyers in np.ndenumerate(values):
+        if buyers:
             colour = "white" if shares[i, j] > 0.6 else "#1d2733"
-            ax.text(j, i, f"{int(count):,}", ha="center", va="center", fontsize=7, color=colour)
+            ax.text(j, i, f"{int(buyers):,}", ha="center", va="center", fontsize=7, color=colour)
     ax.set(xlabel="grade now", ylabel="previous grade", title="Grade migration")
     fig.colorbar(image, ax=ax, label="share of previous grade", fraction=0.046, pad=0.04)
     return fig
@@ -489,8 +425,8 @@ def psi_history_figure(history: pd.DataFrame) -> Figure:
             color="#7a8793",
             label="largest feature",
         )
-    ax.axhline(PSI_WATCH, color=_LIGHT_COLOURS["yellow"], linestyle=":", linewidth=1)
-    ax.axhline(PSI_SHIFT, color=_LIGHT_COLOURS["red"], linestyle=":", linewidth=1)
+    ax.axhline(PSI_WATCH, color=_LIGHT_COLOURS[YELLOW], linestyle=":", linewidth=1)
+    ax.axhline(PSI_SHIFT, color=_LIGHT_COLOURS[RED], linestyle=":", linewidth=1)
     ax.set_ylim(bottom=0)
     _date_axis(ax, dates)
     ax.set(ylabel="PSI", title="Stability over time")
@@ -522,9 +458,9 @@ def alerts_history_figure(history: pd.DataFrame) -> Figure:
 # --------------------------------------------------------------------------- sections
 
 
-def _headline(summary: Mapping[str, Any], backtest: pd.DataFrame | None) -> str:
+def _headline(summary: Mapping[str, Any], backtest: pd.DataFrame | None) -> dict[str, Any]:
+    """The headline cards' figures, as text."""
     score_psi = _number(summary.get("score_psi"))
-    light = psi_light(score_psi) if np.isfinite(score_psi) else NOT_APPLICABLE
     top_alerts = sorted(
         ((k, int(v)) for k, v in _alert_counts_of(summary).items() if v > 0),
         key=lambda kv: (-kv[1], str(kv[0])),
@@ -533,56 +469,33 @@ def _headline(summary: Mapping[str, Any], backtest: pd.DataFrame | None) -> str:
     if backtest is not None and "cohort_date" in backtest and len(backtest):
         cohort = f"cohort of {_cohorts(backtest['cohort_date'])}"
     bt_light = summary.get("backtest_light")
-    inputs = "inputs missing" if summary.get("inputs_missing") else "inputs complete"
     quarantined = _number(summary.get("quarantined_rows"))
-    cards = [
-        _card(
-            "model",
-            _label(summary.get("model_version", _MISSING)),
-            f"policy {_label(summary.get('policy_version', _MISSING))}",
-        ),
-        _card(
-            "buyers",
-            _int(summary.get("buyers")),
-            f"{_int(summary.get('scored'))} scored · {_int(summary.get('in_default'))} in default",
-        ),
-        _card(
-            "alerts",
-            _int(summary.get("alerts_total")),
-            ", ".join(f"{k} {v:,}" for k, v in top_alerts) or "none",
-        ),
-        _card(
-            "score PSI",
-            f"{_float(score_psi)} ({light})",
-            f"largest feature {_float(summary.get('max_feature_psi'))}, "
-            f"{_int(summary.get('features_red'))} features red",
-        ).replace("<div class='card'>", f"<div class='card light-{_light_name(light)}'>", 1),
-        _card(
-            "backtest AUC",
-            _float(summary.get("backtest_auc")),
-            (cohort or "no matured cohort")
-            + (f", worst grade {_light_text(bt_light)}" if bt_light else ""),
-        ).replace("<div class='card'>", f"<div class='card light-{_light_name(bt_light)}'>", 1),
-        _card(
-            "data",
-            inputs,
-            f"{_int(quarantined)} rows quarantined" if np.isfinite(quarantined) else _MISSING,
-        ),
-    ]
-    warn = ""
-    if summary.get("inputs_missing"):
-        warn = "<p class='warn'>Some inputs were missing for this run: read with care.</p>"
-    return f"<section class='cards'>{''.join(cards)}</section>{warn}"
+    return {
+        "model": label(summary.get("model_version", MISSING)),
+        "policy": label(summary.get("policy_version", MISSING)),
+        "buyers": _int(summary.get("buyers")),
+        "scored": _int(summary.get("scored")),
+        "in_default": _int(summary.get("in_default")),
+        "alerts": _int(summary.get("alerts_total")),
+        "top_alerts": ", ".join(f"{k} {v:,}" for k, v in top_alerts),
+        "score_psi": _float(score_psi),
+        "psi_light": psi_light(score_psi),
+        "psi_css": _light_name(psi_light(score_psi)),
+        "max_feature_psi": _float(summary.get("max_feature_psi")),
+        "features_red": _int(summary.get("features_red")),
+        "auc": _float(summary.get("backtest_auc")),
+        "cohort": cohort,
+        "backtest_light": _light_text(bt_light) if bt_light else "",
+        "backtest_css": _light_name(bt_light),
+        "inputs_missing": bool(summary.get("inputs_missing")),
+        "quarantined": _int(quarantined) if np.isfinite(quarantined) else None,
+    }
 
 
-def _psi_section(psi: pd.DataFrame | None) -> str:
-    title = "Stability (PSI)"
-    thresholds = (
-        f"PSI < {PSI_WATCH:.2f} stable (green), {PSI_WATCH:.2f}–{PSI_SHIFT:.2f} watch (yellow), "
-        f">= {PSI_SHIFT:.2f} shifted (red), against the model's reference sample."
-    )
+def _psi_section(psi: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The score first, then features by PSI, with the largest ones plotted."""
     if psi is None:
-        return _section(title, _empty("No PSI published for this date."))
+        return None
     frame = psi.assign(psi=pd.to_numeric(psi["psi"], errors="coerce"))
     is_score = frame["name"].astype(str) == "score"
     features = frame[~is_score].sort_values(
@@ -592,7 +505,7 @@ def _psi_section(psi: pd.DataFrame | None) -> str:
     header = ["name", "PSI", "light", "missing (reference)", "missing (now)"]
     rows = [
         [
-            _label(r.get("name")),
+            label(r.get("name")),
             _float(r.get("psi")),
             _light_cell(r.get("light", psi_light(_number(r.get("psi"))))),
             _share(r.get("missing_share_reference"), 1),
@@ -601,60 +514,53 @@ def _psi_section(psi: pd.DataFrame | None) -> str:
         for r in frame.to_dict("records")
     ]
     classes = ["total" if n == "score" else "" for n in frame["name"].astype(str)]
-    return _section(
-        title,
-        _note(thresholds + " The score first, then features by PSI."),
-        _table(header, rows, numeric=(1, 3, 4), classes=classes),
-        _plots(_img(psi_figure(frame), "Largest PSI")),
-    )
+    return {
+        "table": Table(header, rows, numeric=(1, 3, 4), classes=classes),
+        "plot": _img(psi_figure(frame), "Largest PSI"),
+    }
 
 
-def _migration_section(migration: pd.DataFrame | None) -> str:
-    title = "Grade migration"
+def _migration_section(migration: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The migration matrix with totals, and how many buyers moved which way."""
     if migration is None:
-        return _section(title, _empty("No migration: no previous run to compare with."))
+        return None
     matrix = migration_matrix(migration)
     grades = [g for g in matrix.index if g != _NEW]
-    table_rows: list[list[Cell]] = []
+    rows: list[list[Cell]] = []
     for previous in matrix.index:
         cells: list[Cell] = [str(previous)]
         for now in matrix.columns:
             value = int(matrix.loc[previous, now])
             css = "diag" if previous == now else ("zero" if value == 0 else "")
-            cells.append((_count(value), css) if css else _count(value))
-        cells.append(_count(matrix.loc[previous].sum()))
-        table_rows.append(cells)
-    table_rows.append(
-        [_TOTAL, *(_count(matrix[c].sum()) for c in matrix.columns), _count(matrix.values.sum())]
+            cells.append((count(value), css) if css else count(value))
+        cells.append(count(matrix.loc[previous].sum()))
+        rows.append(cells)
+    rows.append(
+        [_TOTAL, *(count(matrix[c].sum()) for c in matrix.columns), count(matrix.values.sum())]
     )
     header = ["previous \\ now", *(str(c) for c in matrix.columns), _TOTAL]
     graded = matrix.loc[grades, grades].to_numpy()
-    down = int(np.triu(graded, 1).sum())
-    up = int(np.tril(graded, -1).sum())
-    same = int(np.trace(graded))
-    note = (
-        f"{down:,} buyers downgraded, {up:,} upgraded, {same:,} unchanged, "
-        f"{int(matrix.loc[_NEW].sum()):,} new, {int(matrix[_GONE].sum()):,} gone. "
-        "Rows: grade at the previous run ('new' = not scored then); columns: grade now "
-        "('gone' = no longer scored). Higher grade = worse; 10 = in default."
-    )
-    classes = [""] * len(matrix.index) + ["total"]
-    return _section(
-        title,
-        _note(note),
-        _table(header, table_rows, numeric=range(1, len(header)), classes=classes),
-        _plots(_img(migration_figure(matrix), "Grade migration (share of previous grade)")),
-    )
+    return {
+        "down": int(np.triu(graded, 1).sum()),
+        "up": int(np.tril(graded, -1).sum()),
+        "same": int(np.trace(graded)),
+        "new": int(matrix.loc[_NEW].sum()),
+        "gone": int(matrix[_GONE].sum()),
+        "table": Table(
+            header,
+            rows,
+            numeric=range(1, len(header)),
+            classes=[""] * len(matrix.index) + ["total"],
+        ),
+        "plot": _img(migration_figure(matrix), "Grade migration (share of previous grade)"),
+    }
 
 
-def _backtest_section(backtest: pd.DataFrame | None) -> str:
-    title = "Backtest of a matured cohort"
+def _backtest_section(backtest: pd.DataFrame | None) -> dict[str, Any] | None:
+    """Observed default rates against the mean PD, per grade of the matured cohort."""
     if backtest is None:
-        return _section(title, _empty("No matured cohort to backtest for this date."))
+        return None
     frame = backtest.sort_values("grade", kind="stable")
-    cohort = ""
-    if "cohort_date" in frame:
-        cohort = f"Cohort scored on {_cohorts(frame['cohort_date'])}; "
     header = ["grade", "buyers", "defaults", "mean PD", "default rate", "Jeffreys p", "light"]
     rows = [
         [
@@ -673,40 +579,33 @@ def _backtest_section(backtest: pd.DataFrame | None) -> str:
         flags = frame["conservative"].astype("boolean").fillna(False)
         for row, flag in zip(rows, flags, strict=True):
             row.append("yes" if flag else "")
-    note = (
-        cohort + "defaults observed over the following 12 months. Jeffreys p-value: how "
-        "plausible a true default rate no higher than the mean PD is (red < 0.01, "
-        "yellow < 0.05: PD too low); conservative = PD significantly too high."
-    )
-    return _section(
-        title,
-        _note(note),
-        _table(header, rows, numeric=(1, 2, 3, 4, 5)),
-        _plots(_img(backtest_figure(frame), "Observed default rate vs mean PD by grade")),
-    )
+    return {
+        "cohort": _cohorts(frame["cohort_date"]) if "cohort_date" in frame else "",
+        "table": Table(header, rows, numeric=(1, 2, 3, 4, 5)),
+        "plot": _img(backtest_figure(frame), "Observed default rate vs mean PD by grade"),
+    }
 
 
-def _alert_counts(alerts: pd.DataFrame | None, summary: Mapping[str, Any]) -> str:
+def _alert_counts(alerts: pd.DataFrame | None, summary: Mapping[str, Any]) -> Table | None:
+    """Alerts per type (and severity when the alerts file is there); None when there are none."""
     if alerts is None:
         counts = {k: int(v) for k, v in _alert_counts_of(summary).items() if np.isfinite(v)}
         if not any(counts.values()):
-            return _empty("No alerts for this date.")
+            return None
         order = [k for k in ALERT_TYPES if k in counts]
         order += sorted((k for k in counts if k not in ALERT_TYPES), key=str)
-        rows = [[_label(k), _count(counts[k])] for k in order]
-        rows.append([_TOTAL, _count(sum(counts.values()))])
-        return _table(
-            ["alert", "buyers"], rows, numeric=(1,), classes=[""] * len(order) + ["total"]
-        )
+        rows = [[label(k), count(counts[k])] for k in order]
+        rows.append([_TOTAL, count(sum(counts.values()))])
+        return Table(["alert", "buyers"], rows, numeric=(1,), classes=[""] * len(order) + ["total"])
     table = pd.crosstab(alerts["alert"].astype(str), alerts["severity"].astype(str))
     severities = [*SEVERITIES, *sorted(c for c in table.columns if c not in SEVERITIES)]
     table = table.reindex(columns=severities, fill_value=0)
     order = [k for k in ALERT_TYPES if k in table.index]
     order += sorted(k for k in table.index if k not in ALERT_TYPES)
     table = table.loc[order]
-    rows = [[_label(k), *(_count(v) for v in r), _count(sum(r))] for k, r in table.iterrows()]
-    rows.append([_TOTAL, *(_count(table[c].sum()) for c in severities), _count(len(alerts))])
-    return _table(
+    rows = [[label(k), *(count(v) for v in r), count(sum(r))] for k, r in table.iterrows()]
+    rows.append([_TOTAL, *(count(table[c].sum()) for c in severities), count(len(alerts))])
+    return Table(
         ["alert", *severities, _TOTAL],
         rows,
         numeric=range(1, len(severities) + 2),
@@ -714,10 +613,12 @@ def _alert_counts(alerts: pd.DataFrame | None, summary: Mapping[str, Any]) -> st
     )
 
 
-def _top_alerts(alerts: pd.DataFrame, top: int = _TOP_ALERTS) -> tuple[str, int]:
+def _top_alerts(alerts: pd.DataFrame, top: int = _TOP_ALERTS) -> dict[str, Any]:
+    """High, then medium alerts, largest cover on the buyer first (table None if none)."""
     frame = alerts[alerts["severity"].astype(str).isin(["high", "medium"])]
-    if not len(frame):
-        return _empty("No high or medium alerts."), 0
+    total = len(frame)
+    if not total:
+        return {"shown": 0, "total": 0, "table": None}
     if "aggregate_limit" in frame:
         cover = pd.to_numeric(frame["aggregate_limit"], errors="coerce").fillna(0)
     else:
@@ -737,60 +638,47 @@ def _top_alerts(alerts: pd.DataFrame, top: int = _TOP_ALERTS) -> tuple[str, int]
     header.append("reason")
     rows = [
         [
-            _label(r.get("severity")),
-            _label(r.get("alert")),
-            _label(r.get("buyer_id")),
-            _grade_move(r.get("previous_grade"), r.get("grade")),
+            label(r.get("severity")),
+            label(r.get("alert")),
+            label(r.get("buyer_id")),
+            grade_move(r.get("previous_grade"), r.get("grade")),
             _share(r.get("pd")),
-            _label(r.get("limits")),
-            _money(_number(r.get("aggregate_limit"))),
-            _label(r.get("policyholders")),
-            _label(r.get("reason")) if r.get("reason") is not None else "",
+            label(r.get("limits")),
+            money(_number(r.get("aggregate_limit"))),
+            label(r.get("policyholders")),
+            label(r.get("reason")) if r.get("reason") is not None else "",
         ]
         for r in frame.to_dict("records")
     ]
     classes = [f"sev-{s}" for s in frame["severity"].astype(str)]
-    total = int((alerts["severity"].astype(str).isin(["high", "medium"])).sum())
-    return _table(header, rows, numeric=(4, 5, 6, 7), classes=classes), total
+    return {
+        "shown": min(total, top),
+        "total": total,
+        "table": Table(header, rows, numeric=(4, 5, 6, 7), classes=classes),
+    }
 
 
-def _alerts_section(alerts: pd.DataFrame | None, summary: Mapping[str, Any]) -> str:
-    title = "Alerts"
-    parts = [_alert_counts(alerts, summary)]
-    if alerts is not None:
-        table, total = _top_alerts(alerts)
-        shown = min(total, _TOP_ALERTS)
-        parts += [
-            "<h3>High and medium alerts</h3>",
-            _note(
-                f"{shown:,} of {total:,}, high first, then by aggregate cover on the buyer "
-                "(largest first)."
-            ),
-            table,
-        ]
-    elif any(_alert_counts_of(summary).values()):
-        parts.append(_note("The alerts file was not published: counts from the run summary."))
-    return _section(title, *parts)
-
-
-def _history_section(history: pd.DataFrame | None, as_of: str) -> str:
+def _history_section(history: pd.DataFrame | None, as_of: str) -> dict[str, Any] | None:
+    """Trends up to `as_of` (a report regenerated for a past date shows no later runs)."""
     if history is None or "date" not in history:
-        return ""
-    # a report regenerated for a past date shows the history up to that date only
+        return None
     history = history[history["date"].astype(str).str[:10] <= str(as_of)[:10]]
     if not len(history):
-        return ""
+        return None
     history = history.sort_values("date", kind="stable").reset_index(drop=True)
-    figures = []
+    plots: list[Plot] = []
     if any(f"grade_{g}" in history for g in GRADES):
-        figures.append(_img(grade_mix_figure(history), "Grade mix over time"))
+        plots.append(_img(grade_mix_figure(history), "Grade mix over time"))
     if "score_psi" in history:
-        figures.append(_img(psi_history_figure(history), "Score PSI over time"))
+        plots.append(_img(psi_history_figure(history), "Score PSI over time"))
     if any(c.startswith("alerts_") and c != "alerts_total" for c in history.columns):
-        figures.append(_img(alerts_history_figure(history), "Alerts per day"))
-    first, last = _label(history["date"].iloc[0]), _label(history["date"].iloc[-1])
-    note = f"{len(history):,} published runs from {first} to {last}."
-    return _section("Over time", _note(note), _plots(*figures))
+        plots.append(_img(alerts_history_figure(history), "Alerts per day"))
+    return {
+        "runs": len(history),
+        "first": label(history["date"].iloc[0]),
+        "last": label(history["date"].iloc[-1]),
+        "plots": plots,
+    }
 
 
 def monitoring_html(
@@ -814,26 +702,28 @@ def monitoring_html(
     summary = summary or {}
     psi, migration = _frame_or_none(psi), _frame_or_none(migration)
     backtest, alerts = _frame_or_none(backtest), _frame_or_none(alerts)
-    title = f"Portfolio monitoring as of {as_of}"
     facts = [
-        f"model {_label(summary.get('model_version', _MISSING))}",
-        f"policy {_label(summary.get('policy_version', _MISSING))}",
+        f"model {label(summary.get('model_version', MISSING))}",
+        f"policy {label(summary.get('policy_version', MISSING))}",
         f"{_int(summary.get('buyers'))} buyers",
     ]
-    header = f"<header><h1>{_e(title)}</h1><p class='meta'>{_e(' · '.join(facts))}</p></header>"
-    body = "".join(
-        [
-            _headline(summary, backtest),
-            _psi_section(psi),
-            _migration_section(migration),
-            _backtest_section(backtest),
-            _alerts_section(alerts, summary),
-            _history_section(history, as_of),
-        ]
-    )
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{_e(title)}</title><style>{_CSS}{_EXTRA_CSS}</style></head>"
-        f"<body>{header}{body}</body></html>\n"
+    return render(
+        "monitoring.html.j2",
+        title=f"Portfolio monitoring as of {as_of}",
+        facts=facts,
+        headline=_headline(summary, backtest),
+        thresholds={
+            "psi_watch": f"{PSI_WATCH:.2f}",
+            "psi_shift": f"{PSI_SHIFT:.2f}",
+            "jeffreys_red": f"{JEFFREYS_RED:g}",
+            "jeffreys_yellow": f"{JEFFREYS_YELLOW:g}",
+            "default_grade": MASTER_SCALE.default_grade,
+        },
+        psi=_psi_section(psi),
+        migration=_migration_section(migration),
+        backtest=_backtest_section(backtest),
+        alert_counts=_alert_counts(alerts, summary),
+        top_alerts=_top_alerts(alerts) if alerts is not None else None,
+        summary_counts=any(_alert_counts_of(summary).values()),
+        history=_history_section(history, as_of),
     )

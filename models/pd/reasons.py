@@ -10,17 +10,13 @@ value is formatted once), so a million buyers take seconds.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
 from features.catalogue import CATALOGUE
-
-
-def _money(value: float) -> str:
-    for size, suffix in ((1e9, " bn"), (1e6, " M"), (1e3, " k")):
-        if abs(value) >= size:
-            return f"EUR {value / size:.3g}{suffix}"
-    return f"EUR {value:.0f}"
+from models.reports.format import money
 
 
 def _formatter(name: str):
@@ -44,9 +40,9 @@ def _formatter(name: str):
     if unit == "ratio points":
         return (lambda v: np.round(v, 3)), lambda v: f"{v * 100:+.1f} points"
     if unit == "EUR":
-        return sig3, _money
+        return sig3, partial(money, significant=3)
     if unit == "ln EUR":  # shown as the amount itself: ln(1 + x) -> x
-        return (lambda v: sig3(np.expm1(v))), _money
+        return (lambda v: sig3(np.expm1(v))), partial(money, significant=3)
     if unit == "flag":
         return (lambda v: np.round(v)), lambda v: "yes" if v >= 0.5 else "no"
     return (lambda v: np.round(v, 2) if unit in ("ratio", "score") else sig3(v)), (

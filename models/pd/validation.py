@@ -35,6 +35,7 @@ from scipy.stats import beta
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from models.master_scale import MASTER_SCALE, MasterScale
+from models.reports.format import markdown_table
 
 #: Jeffreys p-value thresholds (one-sided, underestimation of risk).
 JEFFREYS_YELLOW = 0.05
@@ -218,7 +219,7 @@ class ValidationReport:
             "",
             "## Sample",
             "",
-            _table(
+            markdown_table(
                 ["rows", "defaults", "default rate", "mean PD", "observed / predicted"],
                 [
                     [
@@ -256,7 +257,7 @@ class ValidationReport:
                     f"(< {PSI_WATCH} stable, >= {PSI_SHIFT} shifted)",
                 ]
             )
-        lines += [_table(["metric", "value", "meaning"], rows), ""]
+        lines += [markdown_table(["metric", "value", "meaning"], rows), ""]
         lines += ["## Calibration by grade", "", _grade_table(self.by_grade, self.scale), ""]
         lines += [
             f"Grade concentration: HHI {_f(m['grade_hhi'])} (1 / HHI = "
@@ -381,12 +382,6 @@ def _p(value: float) -> str:
     return "n/a" if not np.isfinite(value) else f"{value:.3f}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(out)
-
-
 def _grade_table(frame: pd.DataFrame, scale: MasterScale) -> str:
     rows = []
     for grade, r in frame.iterrows():
@@ -403,7 +398,7 @@ def _grade_table(frame: pd.DataFrame, scale: MasterScale) -> str:
                 "yes" if r["conservative"] else "",
             ]
         )
-    return _table(
+    return markdown_table(
         [
             "grade",
             "count",
@@ -433,7 +428,7 @@ def _segment_table(frame: pd.DataFrame) -> str:
         ]
         for value, r in frame.iterrows()
     ]
-    return _table(
+    return markdown_table(
         [
             frame.index.name or "segment",
             "count",

@@ -1,0 +1,5 @@
+"""`python -m flows.cli`: the same as the `solvency` command."""
+
+from flows.cli import app
+
+app()

@@ -1,0 +1,100 @@
+"""The `solvency` application object and the one place a command turns its options into a run.
+
+Nothing happens at import: the settings are read when a command runs (`--help` never fails
+on a bad setting), and every command builds its `RunContext` through `run_context`, so a
+date is parsed once, the settings are read once and the policy file is loaded once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from flows.cli.output import OUT
+from flows.context import RunContext, parse_date
+from flows.settings import Settings, SettingsError
+
+app = typer.Typer(
+    name="solvency",
+    help="Buyer solvency scoring and monitoring for trade credit insurance.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+@dataclasses.dataclass
+class _State:
+    """The process's settings, read once by the first command that needs them."""
+
+    settings: Settings | None = None
+    #: The environment before the settings exported anything (for `solvency settings`).
+    environment: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+STATE = _State()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Stop the command with a red message and an exit code (no traceback)."""
+    OUT.error(message)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    """The settings of this process: defaults, the SOLVENCY_CONFIG file, the environment."""
+    if STATE.settings is None:
+        STATE.environment = dict(os.environ)
+        try:
+            STATE.settings = Settings.from_env()
+        except SettingsError as exc:  # a bad SOLVENCY_* value or config file: say which
+            fail(f"solvency: {exc}", code=2)
+        STATE.settings.export_prefect()
+    return STATE.settings
+
+
+def cli_date(value: str | None, option: str) -> dt.date | None:
+    """A date option's value (None when left empty); a bad date names the option."""
+    try:
+        return parse_date(value, option)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"'{value}' is not a date in YYYY-MM-DD form", param_hint=option
+        ) from exc
+
+
+def run_context(as_of: dt.date | None = None, **overrides: Any) -> RunContext:
+    """The run context of this command: the settings with the command's own options
+    (`lake_dir=...`, `policy_path=...`; None = not given) and the as-of date (default
+    today in the settings' time zone). A bad policy or monitoring file stops the command
+    with the file's own message."""
+    from models.limits.policy import PolicyError
+    from models.monitoring.config import MonitoringConfigError
+
+    base = settings()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    resolved = dataclasses.replace(base, **given) if given else base
+    try:
+        return RunContext.build(resolved, as_of)
+    except (PolicyError, MonitoringConfigError) as exc:
+        fail(str(exc))
+
+
+@app.callback()
+def main() -> None:
+    """Buyer solvency scoring and monitoring for trade credit insurance.
+
+    Settings come from defaults, the TOML file named by SOLVENCY_CONFIG and SOLVENCY_*
+    environment variables (`solvency settings` shows them); options override per call.
+    """
+
+
+LakeOption = Annotated[
+    Path | None,
+    typer.Option("--lake", help="Lake folder (default: the lake_dir setting, SOLVENCY_LAKE)."),
+]

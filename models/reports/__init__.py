@@ -1,0 +1,1 @@
+"""Reports: display formatting (`format`) and Jinja2 templates with autoescaping (`render`)."""
