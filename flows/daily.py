@@ -542,7 +542,7 @@ def scheduled_rescore_flow(
     return rescore_day(ctx)
 
 
-@flow(name="monitoring-report", flow_run_name="monitoring history {ctx.as_of}")
+@flow(name="monitoring-report", flow_run_name="monitoring history of {ctx.settings.lake_dir}")
 def monitoring_history_flow(ctx: RunContext) -> Path:
     """The portfolio's monitoring history across every published date, as one HTML page."""
     from data.lake import atomic_write_text

@@ -52,7 +52,7 @@ def features_flow(ctx: RunContext) -> Path:
     return path
 
 
-@flow(name="training-set", flow_run_name="training set, lake as of {ctx.as_of}")
+@flow(name="training-set", flow_run_name="training set from {ctx.settings.lake_dir}")
 def training_set_flow(
     ctx: RunContext, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
 ) -> Path:

@@ -179,7 +179,7 @@ def fit_and_validate(
     return result
 
 
-@flow(name="train", flow_run_name="train on the lake as of {ctx.as_of}")
+@flow(name="train", flow_run_name="train on {ctx.settings.lake_dir}")
 def train_flow(
     ctx: RunContext, truth_dir: Path | None = None, register_kind: str = "lightgbm"
 ) -> TrainResult:

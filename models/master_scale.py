@@ -25,7 +25,6 @@ from config import packaged
 
 #: The published scale file (versioned with the code; logged with every trained model).
 MASTER_SCALE_PATH = packaged("master_scale.toml")
-DEFAULT_GRADE = 10
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ def test_ingest_rejects_a_missing_folder(tmp_path):
     assert "not found" in result.output
 
 
+@pytest.mark.slow
 def test_training_set_says_how_much_history_it_needs(tmp_path):
     from data.generator import GeneratorConfig, generate_portfolio, write_portfolio
     from data.ingest import ingest_directory

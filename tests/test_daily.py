@@ -234,6 +234,7 @@ def test_deployments_carry_their_schedules_and_parameters(tmp_path):
         daily_cron("25:00")
 
 
+@pytest.mark.slow
 def test_partitions_on_threads_and_on_a_local_dask_cluster_give_identical_outputs(book, tmp_path):
     """The same date in 1 partition, in 5 partitions on threads, and in 5 partitions on a
     local Dask cluster of 2 worker processes (prefect-dask): the same published tables."""

@@ -126,7 +126,12 @@ FEATURES = pd.DataFrame(
 
 def assemble(**kwargs: Any) -> pd.DataFrame:
     """assemble_pairs at AS_OF with default scores and features (overridable)."""
-    args: dict[str, Any] = {"scores": SCORES, "features": FEATURES, **kwargs}
+    args: dict[str, Any] = {
+        "scores": SCORES,
+        "features": FEATURES,
+        "grace_days": load_policy().capacity.payment_grace_days,
+        **kwargs,
+    }
     t = args.pop("tables", None) or tables()
     return assemble_pairs(AS_OF, t, **args)
 

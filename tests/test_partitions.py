@@ -199,7 +199,7 @@ def limit_pairs() -> pd.DataFrame:
     }
     return assemble_pairs(
         AS_OF, tables, frames["scores"], frames["features"], frames["previous_scores"],
-        frames["history"],
+        frames["history"], grace_days=load_policy().capacity.payment_grace_days,
     )  # fmt: skip
 
 

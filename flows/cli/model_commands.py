@@ -111,7 +111,9 @@ def backtest_limits(
     lake: LakeOption = None,
 ) -> None:
     """Decision value of the limit policy on the out-of-time months: cover avoided on buyers
-    that default within 12 months vs cover retained on the others, for a few settings."""
+    that default within the label's horizon vs cover retained on the others, for a few
+    settings."""
+    from features.labels import DEFAULT_DEFINITION
     from flows.limits import limit_backtest_flow
     from models.registry import NoChampionError
 
@@ -142,8 +144,10 @@ def backtest_limits(
         ],
         right=numbers,
     )
+    horizon = DEFAULT_DEFINITION.horizon_months
     OUT.line(
-        "avoided = share of the cover on buyers defaulting within 12 months removed by cuts and "
-        "cancellations; retained = share of the cover on the other buyers kept. Same limit book "
-        "at every date; referred proposals count as accepted; buyers already in default apart."
+        f"avoided = share of the cover on buyers defaulting within {horizon} months removed by "
+        "cuts and cancellations; retained = share of the cover on the other buyers kept. Same "
+        "limit book at every date; referred proposals count as accepted; buyers already in "
+        "default apart."
     )

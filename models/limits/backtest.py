@@ -25,6 +25,7 @@ import pandas as pd
 from models.limits.engine import recommend_limits
 from models.limits.inputs import assemble_pairs
 from models.limits.policy import LimitPolicy
+from models.master_scale import MASTER_SCALE
 from models.pd.scoring import score_buyers
 
 RESULT_COLUMNS = [
@@ -84,11 +85,13 @@ def decision_value(recs: pd.DataFrame, defaulted: pd.Series) -> dict[str, float]
     """Cover avoided on defaulters and retained on performers for one date's recommendations.
 
     `defaulted`: per buyer_id, 1 if it defaults within 12 months of as-of (0 otherwise);
-    buyers in default already at as-of (grade 10) are counted apart.
+    buyers in default already at as-of (the master scale's default grade) are counted apart.
     """
     limit = recs["limit_amount"].to_numpy(dtype="float64")
     after = recs["recommended_amount"].to_numpy(dtype="float64")
-    in_default = recs["grade"].to_numpy(dtype="float64", na_value=np.nan) >= 10
+    in_default = (
+        recs["grade"].to_numpy(dtype="float64", na_value=np.nan) >= MASTER_SCALE.default_grade
+    )
     outcome = recs["buyer_id"].map(defaulted).to_numpy(dtype="float64", na_value=np.nan)
     known = ~np.isnan(outcome) & ~in_default
     bad = known & (outcome == 1)

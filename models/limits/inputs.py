@@ -88,7 +88,8 @@ def assemble_pairs(
     features: pd.DataFrame,
     previous_scores: pd.DataFrame | None = None,
     history: pd.DataFrame | None = None,
-    grace_days: int = 30,
+    *,
+    grace_days: int,
 ) -> pd.DataFrame:
     """The engine's input: every limit with its policy, buyer, score and capacity inputs.
 

@@ -8,15 +8,14 @@ what to fix. The engine (`models/limits/engine.py`) only reads this object.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from config import packaged
 from data.reference import EVENT_TYPES, POLITICAL_RISK_CLASSES
+from models.config_files import StrictModel, load_config, validate_config
 from models.master_scale import MASTER_SCALE
 
 POLICY_PATH = packaged("limit_policy.yaml")
@@ -29,10 +28,6 @@ Multiple = Annotated[float, Field(ge=0, le=10)]
 
 class PolicyError(ValueError):
     """The policy file is missing, unreadable or invalid; the message names each bad field."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _grade_table(value: dict[int, float]) -> dict[int, float]:
@@ -50,20 +45,21 @@ def _grade_table(value: dict[int, float]) -> dict[int, float]:
     return value
 
 
-class Capacity(_Strict):
+class Capacity(StrictModel):
     equity_multiple: dict[int, Multiple]
     turnover_multiple: dict[int, Multiple]
     max_statement_age_months: Annotated[int, Field(ge=1, le=120)] = 24
     payment_multiple: dict[int, Multiple]
-    payment_grace_days: Annotated[int, Field(ge=0, le=365)] = 15
+    #: No default: the policy file states it (one definition).
+    payment_grace_days: Annotated[int, Field(ge=0, le=365)]
 
     _grades = field_validator("equity_multiple", "turnover_multiple", "payment_multiple")(
         _grade_table
     )
 
 
-class Cancel(_Strict):
-    events: list[str] = ["insolvency", "liquidation"]
+class Cancel(StrictModel):
+    events: list[str] = Field(default_factory=lambda: ["insolvency", "liquidation"])
     claim_lookback_days: Annotated[int, Field(ge=0)] = 365
     grade: Annotated[int, Field(ge=1)] = 9
 
@@ -83,7 +79,7 @@ class Cancel(_Strict):
         return value
 
 
-class Decrease(_Strict):
+class Decrease(StrictModel):
     downgrade_notches: Annotated[int, Field(ge=1)] = 2
     downgrade_cut: Share = 0.25
     overdue_days: Annotated[int, Field(ge=1)] = 60
@@ -91,26 +87,26 @@ class Decrease(_Strict):
     max_step: Annotated[float, Field(gt=0, le=1)] = 0.5
 
 
-class Increase(_Strict):
+class Increase(StrictModel):
     max_grade: Annotated[int, Field(ge=1)] = 5
 
 
-class Hysteresis(_Strict):
+class Hysteresis(StrictModel):
     min_change_share: Share = 0.10
     min_change_amount: Amount = 5000
     no_increase_after_decrease_days: Annotated[int, Field(ge=0)] = 90
 
 
-class Authority(_Strict):
+class Authority(StrictModel):
     max_amount: Amount = 1_000_000
     max_change: Amount = 250_000
 
 
-class ExcessOfLoss(_Strict):
+class ExcessOfLoss(StrictModel):
     respect_discretionary_limit: bool = True
 
 
-class LimitPolicy(_Strict):
+class LimitPolicy(StrictModel):
     """Every rule the engine applies; see config/limit_policy.yaml for what each means."""
 
     version: Annotated[str, Field(min_length=1)]
@@ -121,15 +117,17 @@ class LimitPolicy(_Strict):
     increase: Increase = Increase()
     hysteresis: Hysteresis = Hysteresis()
     authority: Authority = Authority()
-    country_caps: dict[int, Amount] = {}
+    country_caps: dict[int, Amount] = Field(default_factory=dict)
     excess_of_loss: ExcessOfLoss = ExcessOfLoss()
-    priority_weights: dict[Literal[ACTIONS], Annotated[int, Field(ge=0)]] = {
-        "cancel": 4,
-        "refer": 3,
-        "decrease": 2,
-        "increase": 1,
-        "maintain": 0,
-    }
+    priority_weights: dict[Literal[ACTIONS], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: {
+            "cancel": 4,
+            "refer": 3,
+            "decrease": 2,
+            "increase": 1,
+            "maintain": 0,
+        }
+    )
     #: SHA-256 of the file's bytes (set by load_policy), logged beside the version.
     fingerprint: str = ""
 
@@ -142,31 +140,11 @@ class LimitPolicy(_Strict):
         return value
 
 
-def _field_path(location: tuple) -> str:
-    return ".".join(str(part) for part in location) or "(top level)"
-
-
 def parse_policy(config: object, source: str = "policy") -> LimitPolicy:
     """Validate an already-parsed mapping; errors list every bad field by its path."""
-    if not isinstance(config, dict):
-        raise PolicyError(f"{source}: expected a mapping of settings, got {type(config).__name__}")
-    try:
-        return LimitPolicy.model_validate(config)
-    except ValidationError as exc:
-        lines = [f"  {_field_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise PolicyError(f"{source} is invalid:\n" + "\n".join(lines)) from None
+    return validate_config(LimitPolicy, config, source, PolicyError)
 
 
 def load_policy(path: str | Path = POLICY_PATH) -> LimitPolicy:
     """Read and validate the policy file; the result carries the file's fingerprint."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"cannot read the limit policy {path}: {exc.strerror}") from None
-    try:
-        config = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path} is not valid YAML: {exc}") from None
-    policy = parse_policy(config, str(path))
-    return policy.model_copy(update={"fingerprint": hashlib.sha256(raw).hexdigest()})
+    return load_config(LimitPolicy, path, "limit policy", PolicyError)

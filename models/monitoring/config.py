@@ -12,15 +12,14 @@ The PSI thresholds are deliberately not part of the file: drift lights always us
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from config import packaged
 from data.reference import EVENT_TYPES
+from models.config_files import StrictModel, load_config, validate_config
 from models.master_scale import MASTER_SCALE
 
 MONITORING_PATH = packaged("monitoring.yaml")
@@ -30,11 +29,7 @@ class MonitoringConfigError(ValueError):
     """The monitoring file is missing, unreadable or invalid; the message names each bad field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Alerts(_Strict):
+class Alerts(StrictModel):
     """Alert rules; see config/monitoring.yaml for what each means."""
 
     downgrade_notches: Annotated[int, Field(ge=1, le=MASTER_SCALE.default_grade - 1)] = 2
@@ -57,17 +52,17 @@ class Alerts(_Strict):
         return value
 
 
-class Backtest(_Strict):
+class Backtest(StrictModel):
     cohorts: Annotated[int, Field(ge=1, le=24)] = 1
 
 
-class Reasons(_Strict):
+class Reasons(StrictModel):
     """How long reason codes of an unchanged buyer are carried before being recomputed."""
 
     refresh_days: Annotated[int, Field(ge=1, le=366)] = 7
 
 
-class MonitoringConfig(_Strict):
+class MonitoringConfig(StrictModel):
     """Everything the daily alerting and monitoring read from config/monitoring.yaml."""
 
     version: Annotated[str, Field(min_length=1)]
@@ -78,35 +73,11 @@ class MonitoringConfig(_Strict):
     fingerprint: str = ""
 
 
-def _field_path(location: tuple) -> str:
-    return ".".join(str(part) for part in location) or "(top level)"
-
-
 def parse_monitoring_config(config: object, source: str = "monitoring config") -> MonitoringConfig:
     """Validate an already-parsed mapping; errors list every bad field by its path."""
-    if not isinstance(config, dict):
-        raise MonitoringConfigError(
-            f"{source}: expected a mapping of settings, got {type(config).__name__}"
-        )
-    try:
-        return MonitoringConfig.model_validate(config)
-    except ValidationError as exc:
-        lines = [f"  {_field_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise MonitoringConfigError(f"{source} is invalid:\n" + "\n".join(lines)) from None
+    return validate_config(MonitoringConfig, config, source, MonitoringConfigError)
 
 
 def load_monitoring_config(path: str | Path = MONITORING_PATH) -> MonitoringConfig:
     """Read and validate the monitoring file; the result carries the file's fingerprint."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise MonitoringConfigError(
-            f"cannot read the monitoring config {path}: {exc.strerror}"
-        ) from None
-    try:
-        config = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise MonitoringConfigError(f"{path} is not valid YAML: {exc}") from None
-    parsed = parse_monitoring_config(config, str(path))
-    return parsed.model_copy(update={"fingerprint": hashlib.sha256(raw).hexdigest()})
+    return load_config(MonitoringConfig, path, "monitoring config", MonitoringConfigError)
