@@ -404,3 +404,20 @@ def test_a_table_breaking_its_contract_is_never_published(book, tmp_path, monkey
     ):
         daily_rescore_flow(_context(book, date, lake_dir=lake, drop_dir=None))
     assert store.pointer(date) == before
+
+
+def test_a_scheduled_run_rebuilds_its_context_from_the_deployment_parameters(book, tmp_path):
+    """What `solvency serve` records (plain settings values) is all a scheduled run needs."""
+    import dataclasses
+
+    from flows.daily import scheduled_rescore_flow
+
+    lake = tmp_path / "lake"
+    shutil.copytree(book["lake"], lake)
+    served = dataclasses.replace(book["settings"], lake_dir=lake, drop_dir=None)
+    parameters = json.loads(json.dumps(served.to_mapping()))  # as the Prefect API keeps them
+    result = scheduled_rescore_flow(as_of="2026-11-30", settings=parameters)
+    assert result.as_of == "2026-11-30" and result.pointer.is_relative_to(lake)
+    assert DailyStore(lake).pointer("2026-11-30")["steps"] == [
+        "score", "limits", "alerts", "monitoring"
+    ]  # fmt: skip

@@ -11,7 +11,22 @@ Importing it has no side effect beyond defining the commands: settings are read 
 command runs.
 """
 
+import sys
+
 from flows.cli import daily_commands, data_commands, demo, model_commands
 from flows.cli.app import app
 
-__all__ = ["app", "daily_commands", "data_commands", "demo", "model_commands"]
+__all__ = ["app", "daily_commands", "data_commands", "demo", "main", "model_commands"]
+
+
+def main() -> None:
+    """The `solvency` entry point: the app, with the lake's refusals (a lost manifest, a
+    load already running) as one red line and exit status 1 instead of a traceback."""
+    from data.lake import LakeBusyError, LakeStateError
+    from flows.cli.output import OUT
+
+    try:
+        app()
+    except (LakeStateError, LakeBusyError) as exc:
+        OUT.error(f"solvency: {exc}")
+        sys.exit(1)
