@@ -82,7 +82,7 @@ def last_decrease_dates(history: pd.DataFrame | None, as_of: pd.Timestamp) -> pd
 
 
 def assemble_pairs(
-    as_of: pd.Timestamp | str,
+    as_of: pd.Timestamp,
     tables: dict[str, pd.DataFrame],
     scores: pd.DataFrame,
     features: pd.DataFrame,
@@ -99,7 +99,7 @@ def assemble_pairs(
     scoring (for downgrades); `history`: earlier recommendations (for hysteresis).
     Pairs whose buyer has no score keep a missing grade: the engine refers them.
     """
-    as_of = pd.Timestamp(as_of).normalize()
+    as_of = as_of.normalize()
     pairs = tables["limits"][
         [*PAIR_KEY, "limit_amount", "requested_amount", "exposure"]
     ].sort_values(PAIR_KEY, kind="stable", ignore_index=True)

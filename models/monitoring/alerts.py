@@ -79,14 +79,14 @@ _EVENT_WORDS: dict[str, tuple[str, str]] = {
 
 
 def build_alerts(
-    as_of: pd.Timestamp | str,
+    as_of: pd.Timestamp,
     scores: pd.DataFrame,
     previous_scores: pd.DataFrame | None,
     events: pd.DataFrame,
     features: pd.DataFrame,
     limits: pd.DataFrame,
     config: MonitoringConfig,
-    since: pd.Timestamp | str | None = None,
+    since: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """The day's alerts, one row per buyer and alert type, columns `ALERT_COLUMNS`.
 
@@ -103,10 +103,8 @@ def build_alerts(
     run), `limits` is 0 and `policyholders` "" for a buyer without limits.
     """
     rules = config.alerts
-    as_of = pd.Timestamp(as_of)
     if since is None or pd.isna(since):
         since = as_of - pd.Timedelta(days=rules.event_lookback_days)
-    since = pd.Timestamp(since)
 
     state = _state(scores, previous_scores)
     cover = _cover(limits)
