@@ -23,6 +23,7 @@ command-line options win over both, per call.
 | partition_buyers | SOLVENCY_PARTITION_BUYERS | 250000 buyers per partition |
 | policy_path | SOLVENCY_POLICY | the shipped config/limit_policy.yaml |
 | monitoring_path | SOLVENCY_MONITORING | the shipped config/monitoring.yaml |
+| decision_db_url | SOLVENCY_DECISION_DB | sqlite:///data/decisions.db (PostgreSQL in production) |
 
 The settings are read once, where a run starts (a command, a deployment's flow run, a test),
 and travel inside the run context (`flows/context.py`).
@@ -61,6 +62,7 @@ ENVIRONMENT = {
     "partition_buyers": "SOLVENCY_PARTITION_BUYERS",
     "policy_path": "SOLVENCY_POLICY",
     "monitoring_path": "SOLVENCY_MONITORING",
+    "decision_db_url": "SOLVENCY_DECISION_DB",
 }
 PATH_FIELDS = (
     "lake_dir",
@@ -116,6 +118,8 @@ class Settings:
     #: The limit policy and the monitoring configuration files (versioned YAML).
     policy_path: Path = POLICY_PATH
     monitoring_path: Path = MONITORING_PATH
+    #: The decision store (SQLAlchemy URL): decisions, limit requests, the audit log, users.
+    decision_db_url: str = "sqlite:///data/decisions.db"
 
     def __post_init__(self) -> None:
         if self.task_runner not in TASK_RUNNERS:
@@ -162,8 +166,10 @@ class Settings:
             if getattr(self, name) is not None and not getattr(self, name).is_absolute()
         }
         prefix = "sqlite:///"
-        if self.mlflow_uri.startswith(prefix) and not self.mlflow_uri.startswith(prefix + "/"):
-            changes["mlflow_uri"] = f"{prefix}{root / self.mlflow_uri.removeprefix(prefix)}"
+        for name in ("mlflow_uri", "decision_db_url"):
+            url = getattr(self, name)
+            if url.startswith(prefix) and not url.startswith(prefix + "/"):
+                changes[name] = f"{prefix}{root / url.removeprefix(prefix)}"
         return replace(self, **changes)
 
     def today(self) -> dt.date:
