@@ -225,7 +225,18 @@ LIMITS = pandera.DataFrameSchema(
         "requested_amount": _amount(POSITIVE),
         "exposure": _amount(NON_NEGATIVE, nullable=False),
         "decision_date": _business_date(),
+        # When the decided limit takes effect for new shipments: after a notice period for
+        # reductions (a future date is normal, not a fact from the future); empty = at once.
+        "effective_date": _business_date(nullable=True),
     },
+    checks=[
+        _rule(
+            "effective_date >= decision_date",
+            "a limit cannot take effect before it is decided",
+            ("effective_date", "decision_date"),
+            lambda df: ~(df["effective_date"] < df["decision_date"]),
+        ),
+    ],
     name="limits",
 )
 
@@ -324,7 +335,9 @@ CONTRACTS: dict[str, TableContract] = {
         TableContract(
             "limits",
             LIMITS,
-            ("policyholder_id", "buyer_id"),
+            # Every decision is a version of the pair's limit (the book's history); a file
+            # with the same pair and decision date corrects that version.
+            ("policyholder_id", "buyer_id", "decision_date"),
             (_buyer_ref(), _policy_ref()),
             known_dates=("decision_date",),
         ),

@@ -34,6 +34,7 @@ from features.snapshot import as_of_index, build_snapshots
 from flows.context import RunContext, parse_date
 from flows.runtime import build_task_runner, fingerprint, source_hash
 from flows.settings import Settings
+from models.limits.book import limits_as_of
 from models.limits.engine import RECOMMENDATION_COLUMNS, combine_recommendations
 from models.limits.policy import LimitPolicy
 from models.limits.recommend import recommend_for_book
@@ -262,6 +263,8 @@ def rescore_partition(
     policy: LimitPolicy,
     config: MonitoringConfig,
     steps: DailySteps,
+    decisions: pd.DataFrame | None = None,
+    requests: pd.DataFrame | None = None,
 ) -> PartitionResult:
     """Score, recommend and alert for one partition's buyers; then reason codes where used.
 
@@ -284,15 +287,16 @@ def rescore_partition(
     recs = None
     if steps.limits:
         recs = recommend_for_book(
-            as_of, tables, scores, features, previous_scores, history, policy, model_version
-        )
+            as_of, tables, scores, features, previous_scores, history, policy, model_version,
+            decisions, requests,
+        )  # fmt: skip
     lap("recommend")
     alerts = None
     if steps.alerts:
         alerts = build_alerts(
             as_of, scores, previous_scores, tables["events"],
             features[["buyer_id", "statement_age_months", "no_statement"]],
-            tables["limits"], config, since,
+            limits_as_of(tables["limits"], as_of), config, since,
         )  # fmt: skip
     lap("alerts")
     read_recs = recs if recs is not None else pd.DataFrame(columns=RECOMMENDATION_COLUMNS)

@@ -132,7 +132,8 @@ BREAKS = [
     ("limits", 0, "requested_amount", "0", "requested_amount", "greater_than(0)"),
     ("limits", 0, "exposure", "", "exposure", "required value missing"),
     ("limits", 0, "policyholder_id", "P404", "policyholder_id", "unknown policyholder_id"),
-    ("limits", 1, "buyer_id", "B1", "policyholder_id,buyer_id", "duplicate key"),
+    ("limits", 1, "buyer_id", "B1", "policyholder_id,buyer_id,decision_date", "duplicate key"),
+    ("limits", 0, "effective_date", "2024-01-01", "effective_date,decision_date", "effective_date >= "),
     ("country_risk", 0, "political_risk_class", "8", "political_risk_class", "0 to 7"),
     ("country_risk", 0, "country", "ZZ", "country", "ISO 3166"),
     ("country_risk", 0, "inflation", "25", "inflation", "in_range"),
@@ -142,8 +143,9 @@ BREAKS = [
 @pytest.mark.parametrize(("table", "row", "column", "bad", "where", "rule"), BREAKS)
 def test_each_rule_quarantines_the_broken_row(clean_tables, table, row, column, bad, where, rule):
     frame = clean_tables[table].copy()
-    if table == "limits" and column == "buyer_id":
+    if table == "limits" and column == "buyer_id":  # the same pair decided the same day
         frame.loc[row, "policyholder_id"] = frame.loc[0, "policyholder_id"]
+        frame.loc[row, "decision_date"] = frame.loc[0, "decision_date"]
     frame.loc[row, column] = bad
     result = _validate(table, frame)
     hits = result.quarantine[

@@ -35,7 +35,7 @@ def write_policy(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Pa
 def test_the_default_policy_loads_with_version_and_fingerprint():
     policy = load_policy()
     assert isinstance(policy, LimitPolicy)
-    assert policy.version == DEFAULT["version"] == "2026.12-1"
+    assert policy.version == DEFAULT["version"] == "2026.12-2"
     assert re.fullmatch(r"[0-9a-f]{64}", policy.fingerprint)
     assert load_policy(POLICY_PATH).fingerprint == policy.fingerprint
     assert set(policy.priority_weights) == set(ACTIONS)
@@ -67,7 +67,10 @@ def test_a_rewritten_copy_loads_to_the_same_rules_with_another_fingerprint(tmp_p
 
 
 def test_sections_left_out_take_their_defaults(tmp_path: Path):
-    minimal = {"version": "v1", "capacity": DEFAULT["capacity"]}
+    minimal = {
+        "version": "v1",
+        **{k: DEFAULT[k] for k in ("capacity", "authority", "notice", "queue")},
+    }
     path = tmp_path / "minimal.yaml"
     path.write_text(yaml.safe_dump(minimal), encoding="utf-8")
     policy = load_policy(path)

@@ -44,6 +44,8 @@ AMOUNT_COLUMNS = [
     "paid_within_terms_12m",
     "oldest_overdue_days",
     "political_risk_class",
+    "scheduled_amount",
+    "last_decision_grade",
 ]
 
 
@@ -76,6 +78,12 @@ def pair(**overrides: Any) -> dict[str, Any]:
         "oldest_overdue_days": 0,
         "last_decrease_date": pd.NaT,
         **{f"last_{event}_date": pd.NaT for event in sorted(EVENT_TYPES)},
+        "scheduled_amount": np.nan,
+        "scheduled_date": pd.NaT,
+        "last_decision_date": pd.NaT,
+        "last_decision_grade": np.nan,
+        "request_date": pd.NaT,
+        "previous_action": None,
     }
     unknown = set(overrides) - set(row)
     assert not unknown, f"unknown pair columns {unknown}"
@@ -413,7 +421,10 @@ def test_a_request_at_a_weak_grade_is_declined():
     assert codes(rec) == ["REQUEST_DECLINED_GRADE"]
     best_weak = POLICY.increase.max_grade
     at_max = one(pair(grade=best_weak, previous_grade=best_weak, requested_amount=150_000.0))
-    assert at_max["action"] == "increase"
+    assert at_max["proposed_action"] == "increase"
+    # granted automatically only at the authority's grade or better, else by a human
+    automatic = best_weak <= AUTH.increase_max_grade
+    assert at_max["action"] == ("increase" if automatic else "refer")
 
 
 def test_a_request_soon_after_a_decrease_is_declined():
@@ -465,7 +476,9 @@ def test_a_declined_request_leaves_the_remaining_capacity_to_the_others():
     )  # fmt: skip
     assert codes(recs.iloc[0]) == ["REQUEST_DECLINED_RECENT_DECREASE"]
     assert recs.iloc[1]["recommended_amount"] == 300_000.0
-    assert codes(recs.iloc[1]) == ["REQUEST_GRANTED"]
+    assert codes(recs.iloc[1])[0] == "REQUEST_GRANTED"
+    # a 200k increase is beyond the system's increase authority: a human grants it
+    assert (recs.iloc[1]["action"] == "refer") == (200_000.0 > AUTH.max_increase)
 
 
 # --------------------------------------------------------------------------------------
@@ -616,8 +629,10 @@ def test_expected_loss_uses_the_rows_indemnity_and_the_covered_amount(
 ):
     rec = one(pair(indemnity_pct=indemnity, exposure=exposure, grade=6, previous_grade=4))
     rate = 0.01 * POLICY.lgd * indemnity / 100
+    assert rec["recommended_amount"] < 100_000.0  # a cut after the downgrade
     assert rec["expected_loss_before"] == pytest.approx(rate * min(exposure, 100_000.0))
-    after = rate * min(exposure, rec["recommended_amount"])
+    # what was shipped under the old limit stays covered: the EL after a cut counts it
+    after = rate * max(min(exposure, rec["recommended_amount"]), min(exposure, 100_000.0))
     assert rec["expected_loss_after"] == pytest.approx(after)
 
 
@@ -822,10 +837,19 @@ def test_a_worse_grade_never_gives_a_higher_limit(data: st.DataObject):
 @PROPERTY
 @given(pairs=books())
 def test_an_insolvent_buyer_is_always_cancelled(pairs: pd.DataFrame):
+    """Cancelled at once, automatically; a limit already at 0 without a request is left
+    alone (nothing to cancel)."""
     recs = recommend_limits(pairs, POLICY, MODEL)
     insolvent = pairs["last_insolvency_date"].notna().to_numpy()
-    assert (recs.loc[insolvent, "action"] == "cancel").all()
+    nothing = (pairs["limit_amount"] <= 0).to_numpy() & ~(
+        pairs["requested_amount"] > pairs["limit_amount"]
+    ).to_numpy()
+    cancelled = recs.loc[insolvent & ~nothing]
+    assert (cancelled["action"] == "cancel").all()
+    assert (cancelled["automatic_rule"] == "cancel_on_event").all()
+    assert (cancelled["notice_days"] == 0).all()
     assert (recs.loc[insolvent, "recommended_amount"] == 0.0).all()
+    assert (recs.loc[insolvent & nothing, "action"] == "maintain").all()
 
 
 @PROPERTY
@@ -867,12 +891,86 @@ def test_every_row_has_known_reasons_and_one_action(pairs: pd.DataFrame):
 
 @PROPERTY
 @given(pairs=books())
-def test_the_review_queue_follows_the_action_weights(pairs: pd.DataFrame):
+def test_the_review_queue_puts_human_decisions_first_then_money_at_risk(pairs: pd.DataFrame):
     recs = recommend_limits(pairs, POLICY, MODEL)
     assert sorted(recs["priority"]) == list(range(1, len(recs) + 1))
     queue = recs.sort_values("priority")
-    weight = queue["action"].map(POLICY.priority_weights).to_numpy()
-    assert np.all(np.diff(weight) <= 0)
+    human = queue["human_required"].to_numpy(dtype=int)
+    assert np.all(np.diff(human) <= 0)  # every human item before every automatic one
     el = (queue["expected_loss_before"] - queue["expected_loss_after"]).abs().to_numpy()
-    same_weight = np.diff(weight) == 0
-    assert np.all(np.diff(el)[same_weight] <= 1e-12)
+    same_group = np.diff(human) == 0
+    assert np.all(np.diff(el)[same_group] <= 1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# The decision loop: nothing that would not change the book, automatic vs human,
+# notice periods, deadlines, what is new today.
+# --------------------------------------------------------------------------------------
+
+
+def test_nothing_is_proposed_on_a_limit_already_at_zero():
+    rec = one(pair(limit_amount=0.0, exposure=0.0, last_insolvency_date=days_ago(3)))
+    assert rec["action"] == "maintain" and "NO_COVER" in codes(rec)
+    asked = one(pair(limit_amount=0.0, requested_amount=50_000.0, last_insolvency_date=days_ago(3)))
+    assert asked["action"] == "cancel"  # a request on an insolvent buyer gets its answer
+
+
+def test_a_cut_already_decided_is_not_proposed_again_during_its_notice():
+    downgraded = {"grade": 6, "previous_grade": 4}
+    first = one(pair(**downgraded))
+    assert first["action"] == "decrease"
+    again = one(
+        pair(**downgraded, scheduled_amount=first["recommended_amount"],
+             scheduled_date=AS_OF + pd.Timedelta(days=20))
+    )  # fmt: skip
+    assert again["action"] == "maintain" and codes(again) == ["DOWNGRADE", "CHANGE_SCHEDULED"]
+    deeper = one(pair(**downgraded, scheduled_amount=first["recommended_amount"] + 50_000.0))
+    assert deeper["action"] == "decrease"  # the scheduled cut is not enough any more
+
+
+def test_a_pair_decided_by_an_underwriter_stays_quiet_until_something_material_changes():
+    decided = {"grade": 6, "previous_grade": 4, "last_decision_date": days_ago(5),
+               "last_decision_grade": 6}  # fmt: skip
+    quiet = one(pair(**decided))
+    assert quiet["action"] == "maintain" and "DECIDED_RECENTLY" in codes(quiet)
+    window = POLICY.queue.reconsider_after_days
+    material = {
+        "grade moved": {"grade": 7},
+        "new event": {"last_overdue_notification_date": days_ago(1)},
+        "new request": {"requested_amount": 150_000.0, "request_date": days_ago(1)},
+        "exposure over the limit": {"exposure": 120_000.0},
+        "window over": {"last_decision_date": days_ago(window + 1)},
+    }
+    for name, change in material.items():
+        rec = one(pair(**{**decided, **change}))
+        assert "DECIDED_RECENTLY" not in codes(rec), name
+
+
+def test_automatic_decisions_stay_within_the_systems_authority():
+    small_cut = one(pair(grade=6, previous_grade=4))
+    assert small_cut["automatic_rule"] == "decrease_within_authority"
+    assert not small_cut["human_required"] and pd.isna(small_cut["deadline"])
+    big = one(pair(grade=6, previous_grade=4, limit_amount=2 * AUTH.max_change / DEC.downgrade_cut,
+                   exposure=50_000.0))  # fmt: skip
+    assert big["action"] == "refer" and big["human_required"] and pd.isna(big["automatic_rule"])
+    # a referral gets its answer deadline in business days (2026-06-30 is a Tuesday)
+    assert big["deadline"] == np.busday_offset(
+        "2026-06-30", POLICY.queue.deadline_business_days, roll="forward"
+    ).astype("datetime64[ns]")
+
+
+def test_reductions_wait_for_the_notice_period_except_on_a_cancelling_event():
+    cut = one(pair(grade=6, previous_grade=4))
+    assert cut["notice_days"] == POLICY.notice.days
+    assert cut["effective_date"] == AS_OF + pd.Timedelta(days=POLICY.notice.days)
+    insolvent = one(pair(last_insolvency_date=days_ago(1)))
+    assert insolvent["notice_days"] == 0 and insolvent["effective_date"] == AS_OF
+    grant = one(pair(requested_amount=150_000.0))
+    assert grant["action"] == "increase" and grant["effective_date"] == AS_OF
+
+
+def test_new_today_flags_what_the_previous_run_did_not_propose():
+    downgraded = {"grade": 6, "previous_grade": 4}
+    assert one(pair(**downgraded))["new_today"]
+    assert not one(pair(**downgraded, previous_action="decrease"))["new_today"]
+    assert not one(pair())["new_today"]  # maintain is never new

@@ -20,8 +20,16 @@ Order of the rules (each documented in config/limit_policy.yaml):
 3. increase a pending request at good grades, within the buyer's remaining capacity (partial
    grants allowed), not soon after a decrease;
 4. hysteresis: changes below the minimum size are maintained;
-5. excess-of-loss pairs within the discretionary limit stay the policyholder's decision;
-6. above the authority thresholds the proposal is referred to a human.
+5. nothing is proposed that would not change the book: no reduction of a limit already at
+   0, no reduction already decided and waiting for its notice period, and no proposal on a
+   pair an underwriter decided recently unless something material changed since (grade,
+   event, request, exposure over the limit);
+6. excess-of-loss pairs within the discretionary limit stay the policyholder's decision;
+7. the system's authority: within it the proposal is decided automatically (recorded with
+   the rule that allowed it); beyond it, referred to a human with a deadline.
+Reductions take effect after the policy's notice period (at once on a cancelling event);
+what was shipped before stays covered, so the expected loss after a cut still counts the
+exposure. The review queue puts what a human must decide first, then the money at risk.
 """
 
 from __future__ import annotations
@@ -60,6 +68,12 @@ PAIR_COLUMNS = [
     "oldest_overdue_days",
     "last_decrease_date",
     *(f"last_{event}_date" for event in sorted(EVENT_TYPES)),
+    "scheduled_amount",
+    "scheduled_date",
+    "last_decision_date",
+    "last_decision_grade",
+    "request_date",
+    "previous_action",
 ]
 
 RECOMMENDATION_COLUMNS = [
@@ -88,6 +102,11 @@ RECOMMENDATION_COLUMNS = [
     "expected_loss_after",
     "priority",
     "human_required",
+    "automatic_rule",
+    "effective_date",
+    "notice_days",
+    "deadline",
+    "new_today",
     "model_version",
     "policy_version",
 ]
@@ -121,6 +140,9 @@ REASONS: tuple[Reason, ...] = (
     Reason("REQUEST_DECLINED_CAPACITY", "request declined: no capacity left"),
     Reason("REQUEST_DECLINED_RECENT_DECREASE", "request declined: recent decrease"),
     Reason("BELOW_MIN_CHANGE", "change too small to act on"),
+    Reason("NO_COVER", "no cover to reduce"),
+    Reason("CHANGE_SCHEDULED", "the change is already decided and waits for its notice period"),
+    Reason("DECIDED_RECENTLY", "decided by an underwriter recently, nothing material since"),
     Reason("WITHIN_DISCRETIONARY_LIMIT", "within the policyholder's discretionary limit"),
     Reason("ABOVE_AUTHORITY", "above the automatic authority"),
     Reason("NO_CHANGE", "within capacity, no warning signs"),
@@ -190,6 +212,51 @@ def _date_within(dates: pd.Series, as_of: pd.Series, days: int) -> np.ndarray:
     """True where `dates` is known and no more than `days` before as-of."""
     age = (as_of - dates).dt.days.to_numpy(dtype="float64", na_value=np.nan)
     return age <= days
+
+
+def _decided_recently(
+    pairs: pd.DataFrame, grade: np.ndarray, limit: np.ndarray, policy: LimitPolicy
+) -> np.ndarray:
+    """Pairs an underwriter decided within `queue.reconsider_after_days` with nothing
+    material since: same grade, no event or request after the decision, exposure within
+    the limit. Such a pair is not proposed again (the underwriter has seen it)."""
+    decided_on = pairs["last_decision_date"]
+    recent = _date_within(decided_on, pairs["as_of_date"], policy.queue.reconsider_after_days)
+    recent &= ~(((pairs["as_of_date"] - decided_on).dt.days.to_numpy(na_value=-1)) < 0)
+    at_decision = pairs["last_decision_grade"].to_numpy(dtype="float64", na_value=np.nan)
+    material = ~(at_decision == grade)
+    for column in [f"last_{event}_date" for event in sorted(EVENT_TYPES)] + ["request_date"]:
+        material |= (pairs[column] > decided_on).to_numpy(dtype=bool, na_value=False)
+    material |= pairs["exposure"].to_numpy(dtype="float64", na_value=0.0) > limit
+    return recent & ~material
+
+
+def automatic_rules(
+    proposed: np.ndarray,
+    severe: np.ndarray,
+    grade: np.ndarray,
+    recommended: np.ndarray,
+    change: np.ndarray,
+    policy: LimitPolicy,
+) -> np.ndarray:
+    """The policy rule under which the system decides each proposal on its own ('' = a
+    human must decide): cancellations on a cancelling event; cuts and cancellations on the
+    grade within the change authority; increases within the increase authority at a good
+    enough grade. A resulting limit above `max_amount` always needs a human."""
+    auth = policy.authority
+    within = (np.abs(change) <= auth.max_change) & (recommended <= auth.max_amount)
+    cancel = proposed == "cancel"
+    rules = np.full(len(proposed), "", dtype=object)
+    rules[(proposed == "decrease") & within] = "decrease_within_authority"
+    rules[cancel & ~severe & within] = "cancel_on_grade"
+    rules[cancel & severe & auth.cancel_on_events] = "cancel_on_event"
+    rules[
+        (proposed == "increase")
+        & within
+        & (change <= auth.max_increase)
+        & (grade <= auth.increase_max_grade)
+    ] = "increase_within_authority"
+    return rules
 
 
 def recommend_limits(pairs: pd.DataFrame, policy: LimitPolicy, model_version: str) -> pd.DataFrame:
@@ -286,7 +353,22 @@ def recommend_limits(pairs: pd.DataFrame, policy: LimitPolicy, model_version: st
         "maintain",
     ).astype(object)
 
-    # 5. excess of loss: within the discretionary limit it is the policyholder's call.
+    # 5. nothing that would not change the book.
+    reducing = (proposed == "cancel") | (proposed == "decrease")
+    no_cover = reducing & (limit <= 0) & ~pending
+    scheduled = pairs["scheduled_amount"].to_numpy(dtype="float64", na_value=np.nan)
+    already = reducing & ~no_cover & (scheduled <= recommended + hyst.min_change_amount)
+    decided = (
+        _decided_recently(pairs, grade, limit, policy)
+        & (proposed != "maintain")
+        & ~no_cover
+        & ~already
+    )
+    quiet = no_cover | already | decided
+    recommended = np.where(quiet, limit, recommended)
+    proposed = np.where(quiet, "maintain", proposed)
+
+    # 6. excess of loss: within the discretionary limit it is the policyholder's call.
     discretionary = pairs["discretionary_limit"].to_numpy(dtype="float64", na_value=0.0)
     xol = (
         policy.excess_of_loss.respect_discretionary_limit
@@ -298,12 +380,10 @@ def recommend_limits(pairs: pd.DataFrame, policy: LimitPolicy, model_version: st
     recommended = np.where(xol, limit, recommended)
     proposed = np.where(xol, "maintain", proposed)
 
-    # 6. authority: large amounts or changes go to a human (event cancellations excepted).
+    # 7. the system's authority: automatic within it, referred to a human beyond.
     change = recommended - limit
-    auth = policy.authority
-    above = ((recommended > auth.max_amount) | (np.abs(change) > auth.max_change)) & (
-        (proposed == "increase") | (proposed == "decrease") | ((proposed == "cancel") & ~severe)
-    )
+    rule = automatic_rules(proposed, severe, grade, recommended, change, policy)
+    above = (proposed != "maintain") & (rule == "")
     action = np.where(above, "refer", proposed)
     # Buyers without a score: nothing is decided automatically, except on a cancelling
     # event (a fact, not a score).
@@ -311,6 +391,7 @@ def recommend_limits(pairs: pd.DataFrame, policy: LimitPolicy, model_version: st
     recommended = np.where(unscored, limit, recommended)
     proposed = np.where(unscored, "maintain", proposed)
     action = np.where(unscored, "refer", action)
+    rule = np.where(unscored, "", rule)
     change = recommended - limit
 
     acted_up = proposed == "increase"
@@ -328,12 +409,31 @@ def recommend_limits(pairs: pd.DataFrame, policy: LimitPolicy, model_version: st
     flag("REQUEST_DECLINED_RECENT_DECREASE", considered & ~weak & recent_decrease & ~xol)
     flag("REQUEST_DECLINED_CAPACITY", considered & ~weak & ~recent_decrease & ~grant & ~xol)
     flag("BELOW_MIN_CHANGE", small & ~xol)
+    flag("NO_COVER", no_cover & ~xol)
+    flag("CHANGE_SCHEDULED", already & ~xol)
+    flag("DECIDED_RECENTLY", decided & ~xol)
     flag("WITHIN_DISCRETIONARY_LIMIT", xol)
     flag("ABOVE_AUTHORITY", above)
     bits[unscored] = _BIT["NO_SCORE"]
     flag("NO_CHANGE", bits == 0)
 
     el_before, el_after = expected_losses(pairs, recommended, policy.lgd)
+    notice = np.where(
+        (proposed == "cancel") | (proposed == "decrease"),
+        np.where(severe & policy.notice.immediate_on_events, 0, policy.notice.days),
+        0,
+    ).astype("int64")
+    acting = proposed != "maintain"
+    as_of_days = as_of.to_numpy().astype("datetime64[D]")
+    effective = np.where(acting, as_of_days + notice.astype("timedelta64[D]"), np.datetime64("NaT"))
+    human = action == "refer"
+    deadline = np.where(
+        human,
+        np.busday_offset(as_of_days, policy.queue.deadline_business_days, roll="forward"),
+        np.datetime64("NaT"),
+    )
+    before = pairs["previous_action"].astype(object).to_numpy()
+    new_today = (action != "maintain") & ~(before == proposed)
     out = pd.DataFrame(
         {
             "as_of_date": pairs["as_of_date"].to_numpy(),
@@ -359,8 +459,15 @@ def recommend_limits(pairs: pd.DataFrame, policy: LimitPolicy, model_version: st
             "explanation": "",
             "expected_loss_before": el_before,
             "expected_loss_after": el_after,
-            "priority": review_priority(action, el_before, el_after, policy),
-            "human_required": action == "refer",
+            "priority": review_priority(
+                action, el_before, el_after, np.abs(change) * pairs["pd"].to_numpy(), policy
+            ),
+            "human_required": human,
+            "automatic_rule": pd.array(np.where(rule == "", None, rule), dtype="str"),
+            "effective_date": effective.astype("datetime64[ns]"),
+            "notice_days": notice,
+            "deadline": deadline.astype("datetime64[ns]"),
+            "new_today": new_today,
             "model_version": str(model_version),
             "policy_version": policy.version,
         }
@@ -376,7 +483,9 @@ def expected_losses(
 
     Covered = the limit capped at the receivable expected on the buyer: its exposure, or
     the requested amount while a request for more is pending (that is what the
-    policyholder intends to ship).
+    policyholder intends to ship). After a cut or a cancellation, what was shipped under
+    the old limit stays covered until paid: the covered amount never falls below the
+    exposure within the old limit.
     """
     limit = pairs["limit_amount"].to_numpy(dtype="float64")
     requested = pairs["requested_amount"].to_numpy(dtype="float64", na_value=np.nan)
@@ -388,9 +497,11 @@ def expected_losses(
         * pairs["indemnity_pct"].to_numpy(dtype="float64")
         / 100.0
     )
+    kept = np.minimum(exposure, limit)  # shipped under the old limit: stays covered
+    after = np.minimum(expected_exposure, recommended)
     return (
         rate * np.minimum(expected_exposure, limit),
-        rate * np.minimum(expected_exposure, recommended),
+        rate * np.where(recommended < limit, np.maximum(after, kept), after),
     )
 
 
@@ -409,20 +520,30 @@ def combine_recommendations(parts: list[pd.DataFrame], policy: LimitPolicy) -> p
         out["action"].to_numpy(),
         out["expected_loss_before"].to_numpy(),
         out["expected_loss_after"].to_numpy(),
+        out["change"].abs().to_numpy() * out["pd"].to_numpy(),
         policy,
     )
     return out
 
 
 def review_priority(
-    action: np.ndarray, el_before: np.ndarray, el_after: np.ndarray, policy: LimitPolicy
+    action: np.ndarray,
+    el_before: np.ndarray,
+    el_after: np.ndarray,
+    cover_at_risk: np.ndarray,
+    policy: LimitPolicy,
 ) -> np.ndarray:
-    """Rank 1..n for the review queue: action weight first, then the size of the EL change."""
+    """Rank 1..n for the review queue: what a human must decide first, then the size of the
+    expected-loss change, then the cover change at risk (|change| x PD), then the action's
+    weight (the policy's `priority_weights`)."""
     weights = policy.priority_weights
     weight = np.zeros(len(action))
     for name in ACTIONS:
         weight[action == name] = weights.get(name, 0)
-    order = np.lexsort((-np.abs(el_before - el_after), -weight))
+    human = np.asarray(action) == "refer"
+    order = np.lexsort(
+        (-weight, -np.nan_to_num(cover_at_risk), -np.abs(el_before - el_after), ~human)
+    )
     rank = np.empty(len(action), dtype="int64")
     rank[order] = np.arange(1, len(action) + 1)
     return rank

@@ -1,8 +1,10 @@
 """Inputs of the limit engine: one row per (policyholder, buyer) limit, point in time.
 
 Pure functions from lake tables to the `pairs` frame `models.limits.engine.recommend_limits`
-reads. Everything is as known at the as-of date: statements filed by then, payments and
-events dated by then, the scores of that date and of the previous scoring.
+reads. Everything is as known at the as-of date: the limit in force and any scheduled
+change (`models.limits.book`), statements filed by then, payments and events dated by then,
+the scores of that date and of the previous scoring, the decisions underwriters took and
+the requests policyholders sent.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pandas as pd
 
 from data.reference import EVENT_TYPES
 from features.financial import DAYS_PER_MONTH
+from models.limits.book import limits_as_of
 
 PAIR_KEY = ["policyholder_id", "buyer_id"]
 #: Actions after which the next increase waits (hysteresis).
@@ -81,6 +84,57 @@ def last_decrease_dates(history: pd.DataFrame | None, as_of: pd.Timestamp) -> pd
     return out.reset_index().astype({"last_decrease_date": "datetime64[ns]"})
 
 
+def previous_actions(history: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per pair, the action proposed by the latest earlier run (to flag what is new today)."""
+    columns = [*PAIR_KEY, "previous_action"]
+    if history is None or history.empty:
+        return pd.DataFrame(columns=columns).astype({"previous_action": "object"})
+    earlier = history.loc[history["as_of_date"] < as_of]
+    if earlier.empty:
+        return pd.DataFrame(columns=columns).astype({"previous_action": "object"})
+    latest = earlier.loc[earlier["as_of_date"] == earlier["as_of_date"].max()]
+    return (
+        latest[[*PAIR_KEY, "proposed_action"]]
+        .rename(columns={"proposed_action": "previous_action"})
+        .astype({"previous_action": "object"})
+    )
+
+
+def _empty_decisions() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            **{k: pd.Series(dtype="str") for k in PAIR_KEY},
+            "last_decision_date": pd.Series(dtype="datetime64[ns]"),
+            "last_decision_grade": pd.Series(dtype="float64"),
+        }
+    )
+
+
+def with_requests(book: pd.DataFrame, requests: pd.DataFrame | None) -> pd.DataFrame:
+    """The book with the open requests policyholders sent (policyholder_id, buyer_id,
+    amount, received_at): a request replaces the pair's pending amount; a request on a pair
+    without a limit adds the pair at 0. `request_date` is when the pending request arrived
+    (a request carried in the lake's limits dates from its version's decision)."""
+    book = book.assign(request_date=book["decision_date"].where(book["requested_amount"].notna()))
+    if requests is None or requests.empty:
+        return book
+    latest = (
+        requests.sort_values("received_at", kind="stable")
+        .drop_duplicates(PAIR_KEY, keep="last")
+        .assign(received=lambda r: pd.to_datetime(r["received_at"]).dt.tz_localize(None)
+                .dt.normalize().astype("datetime64[ns]"))
+    )  # fmt: skip
+    merged = book.merge(latest[[*PAIR_KEY, "amount", "received"]], on=PAIR_KEY, how="outer")
+    asked = merged["amount"].notna()
+    merged["requested_amount"] = merged["amount"].where(asked, merged["requested_amount"])
+    merged["request_date"] = merged["received"].where(asked, merged["request_date"])
+    merged["limit_amount"] = merged["limit_amount"].fillna(0.0)
+    merged["exposure"] = merged["exposure"].fillna(0.0)
+    return merged.drop(columns=["amount", "received"]).sort_values(
+        PAIR_KEY, kind="stable", ignore_index=True
+    )
+
+
 def assemble_pairs(
     as_of: pd.Timestamp,
     tables: dict[str, pd.DataFrame],
@@ -90,19 +144,27 @@ def assemble_pairs(
     history: pd.DataFrame | None = None,
     *,
     grace_days: int,
+    decisions: pd.DataFrame | None = None,
+    requests: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The engine's input: every limit with its policy, buyer, score and capacity inputs.
+    """The engine's input: every limit in force or scheduled (and every open request) with
+    its policy, buyer, score and capacity inputs.
 
-    `tables`: the lake's limits, policies, buyers, financials, invoices and events.
-    `scores`: buyer_id, pd, grade of this as-of date; `features`: the snapshot of this date
-    (oldest_overdue_days, political_risk_class); `previous_scores`: the last earlier
-    scoring (for downgrades); `history`: earlier recommendations (for hysteresis).
-    Pairs whose buyer has no score keep a missing grade: the engine refers them.
+    `tables`: the lake's limits (every version), policies, buyers, financials, invoices and
+    events. `scores`: buyer_id, pd, grade of this as-of date; `features`: the snapshot of
+    this date (oldest_overdue_days, political_risk_class); `previous_scores`: the last
+    earlier scoring (for downgrades); `history`: earlier recommendations (hysteresis, what
+    is new today); `decisions`: per pair, the date and grade of the latest decision an
+    underwriter took (last_decision_date, last_decision_grade); `requests`: open requests
+    from policyholders. Pairs whose buyer has no score keep a missing grade: the engine
+    refers them.
     """
     as_of = as_of.normalize()
-    pairs = tables["limits"][
-        [*PAIR_KEY, "limit_amount", "requested_amount", "exposure"]
-    ].sort_values(PAIR_KEY, kind="stable", ignore_index=True)
+    book = with_requests(limits_as_of(tables["limits"], as_of), requests)
+    pairs = book[
+        [*PAIR_KEY, "limit_amount", "requested_amount", "exposure", "scheduled_amount",
+         "scheduled_date", "request_date"]
+    ].reset_index(drop=True)  # fmt: skip
     pairs.insert(0, "as_of_date", pd.Series(as_of, index=pairs.index, dtype="datetime64[ns]"))
     policies = tables["policies"].set_index("policyholder_id")[
         ["scheme", "indemnity_pct", "discretionary_limit"]
@@ -133,6 +195,14 @@ def assemble_pairs(
         column = f"last_{event}_date"
         if column not in pairs:
             pairs[column] = pd.Series(pd.NaT, index=pairs.index, dtype="datetime64[ns]")
-    decreases = last_decrease_dates(history, as_of)
-    pairs = pairs.merge(decreases, on=PAIR_KEY, how="left")
-    return pairs
+    pairs = pairs.merge(last_decrease_dates(history, as_of), on=PAIR_KEY, how="left")
+    decided = decisions if decisions is not None and len(decisions) else _empty_decisions()
+    pairs = pairs.merge(
+        decided[[*PAIR_KEY, "last_decision_date", "last_decision_grade"]], on=PAIR_KEY, how="left"
+    )
+    pairs = pairs.merge(previous_actions(history, as_of), on=PAIR_KEY, how="left")
+    return pairs.astype(
+        {"last_decision_date": "datetime64[ns]", "last_decision_grade": "float64",
+         "request_date": "datetime64[ns]", "scheduled_date": "datetime64[ns]",
+         "scheduled_amount": "float64", "previous_action": "object"}
+    )  # fmt: skip

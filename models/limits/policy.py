@@ -98,8 +98,34 @@ class Hysteresis(StrictModel):
 
 
 class Authority(StrictModel):
-    max_amount: Amount = 1_000_000
-    max_change: Amount = 250_000
+    """What the system decides on its own; beyond any of these a human decides (`refer`)."""
+
+    max_amount: Amount
+    max_change: Amount
+    max_increase: Amount
+    increase_max_grade: Annotated[int, Field(ge=1)]
+    cancel_on_events: bool
+
+    @field_validator("increase_max_grade")
+    @classmethod
+    def _performing(cls, value: int) -> int:
+        if value >= MASTER_SCALE.default_grade:
+            raise ValueError(f"must be a performing grade (below {MASTER_SCALE.default_grade})")
+        return value
+
+
+class Notice(StrictModel):
+    """When a decided reduction takes effect for new shipments."""
+
+    days: Annotated[int, Field(ge=0, le=366)]
+    immediate_on_events: bool
+
+
+class Queue(StrictModel):
+    """The underwriters' queue: answer times and when a decided pair may come back."""
+
+    deadline_business_days: Annotated[int, Field(ge=0, le=60)]
+    reconsider_after_days: Annotated[int, Field(ge=0, le=366)]
 
 
 class ExcessOfLoss(StrictModel):
@@ -116,7 +142,9 @@ class LimitPolicy(StrictModel):
     decrease: Decrease = Decrease()
     increase: Increase = Increase()
     hysteresis: Hysteresis = Hysteresis()
-    authority: Authority = Authority()
+    authority: Authority
+    notice: Notice
+    queue: Queue
     country_caps: dict[int, Amount] = Field(default_factory=dict)
     excess_of_loss: ExcessOfLoss = ExcessOfLoss()
     priority_weights: dict[Literal[ACTIONS], Annotated[int, Field(ge=0)]] = Field(

@@ -27,9 +27,12 @@ def recommend_for_book(
     history: pd.DataFrame | None,
     policy: LimitPolicy,
     model_version: str,
+    decisions: pd.DataFrame | None = None,
+    requests: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Recommendations for every limit of `tables['limits']` as of `as_of` (see
-    `assemble_pairs` for what each input holds, `recommend_limits` for the rules)."""
+    """Recommendations for every limit in force or scheduled at `as_of`, and every open
+    request (see `assemble_pairs` for what each input holds, `recommend_limits` for the
+    rules)."""
     pairs = assemble_pairs(
         as_of,
         tables,
@@ -38,5 +41,7 @@ def recommend_for_book(
         previous_scores,
         history,
         grace_days=policy.capacity.payment_grace_days,
+        decisions=decisions,
+        requests=requests,
     )
     return recommend_limits(pairs, policy, model_version)
