@@ -17,6 +17,7 @@ from functools import cached_property
 import pandas as pd
 
 from data.daily_store import DailyStore
+from data.decisions import DecisionStore
 from data.lake import Lake
 from flows.settings import Settings
 from models.limits.policy import LimitPolicy, load_policy
@@ -86,3 +87,20 @@ class RunContext:
     @cached_property
     def registry(self) -> ModelRegistry:
         return ModelRegistry(self.settings.mlflow_uri, self.settings.mlflow_artifacts)
+
+    @cached_property
+    def decisions(self) -> DecisionStore:
+        """The decision store; the embedded SQLite default creates and migrates itself, a
+        server database is migrated by `solvency db upgrade`."""
+        store = DecisionStore(self.settings.decision_db_url)
+        if store.url.get_backend_name() == "sqlite":
+            store.upgrade()  # a no-op at the current revision
+        return store
+
+    def __getstate__(self) -> dict:
+        """Pickled (process or Dask workers) without the derived connections: they are
+        rebuilt from the settings on first use."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)

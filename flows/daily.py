@@ -34,6 +34,13 @@ from features.snapshot import as_of_index, build_snapshots
 from flows.context import RunContext, parse_date
 from flows.runtime import build_task_runner, fingerprint, source_hash
 from flows.settings import Settings
+from flows.underwriting import (
+    apply_decisions,
+    book_before_todays_decisions,
+    decide_today,
+    open_requests,
+    recent_decisions,
+)
 from models.limits.book import limits_as_of
 from models.limits.engine import RECOMMENDATION_COLUMNS, combine_recommendations
 from models.limits.policy import LimitPolicy
@@ -83,6 +90,8 @@ class DailySteps:
 
     ingest: bool = True
     limits: bool = True
+    #: Publish the proposals to the decision store and take the automatic decisions.
+    decide: bool = True
     alerts: bool = True
     monitoring: bool = True
     track: bool = True
@@ -91,13 +100,18 @@ class DailySteps:
 
     def names(self) -> list[str]:
         """The steps that produce published files, in run order (recorded in the pointer)."""
-        named = {"limits": self.limits, "alerts": self.alerts, "monitoring": self.monitoring}
+        named = {
+            "limits": self.limits,
+            "decisions": self.limits and self.decide,
+            "alerts": self.alerts,
+            "monitoring": self.monitoring,
+        }
         return ["score", *(name for name, on in named.items() if on)]
 
 
-SCORE_ONLY = DailySteps(ingest=False, limits=False, alerts=False, monitoring=False, track=False,
-                        explain_all=True)  # fmt: skip
-RECOMMEND_ONLY = DailySteps(ingest=False, alerts=False, monitoring=False)
+SCORE_ONLY = DailySteps(ingest=False, limits=False, decide=False, alerts=False, monitoring=False,
+                        track=False, explain_all=True)  # fmt: skip
+RECOMMEND_ONLY = DailySteps(ingest=False, decide=False, alerts=False, monitoring=False)
 
 
 @dataclass(frozen=True)
@@ -392,7 +406,18 @@ def rescore_day(ctx: RunContext, steps: DailySteps = DailySteps()) -> RescoreRes
         timings.lap("ingest drop")
         model, model_version, reference = load_champion(ctx.registry)
         timings.lap("load champion")
+        deciding = steps.limits and steps.decide
+        applied, decisions, requests = 0, None, None
+        if deciding:  # yesterday's decisions into the book, then what the engine must know
+            applied = task(apply_decisions, name="apply-decisions", cache_policy=NO_CACHE)(
+                ctx, ctx.decisions
+            )
+            decisions = recent_decisions(ctx.decisions, ctx)
+            requests = open_requests(ctx.decisions, ctx.as_of)
+            timings.lap("apply decisions", rows=applied)
         tables = read_tables(ctx)
+        if deciding:
+            tables["limits"] = book_before_todays_decisions(ctx, ctx.decisions, tables["limits"])
         state = lake_state(ctx)
         timings.lap("read lake", rows=sum(len(t) for t in tables.values()))
         partitions = ctx.settings.partitions(len(tables["buyers"]))
@@ -403,6 +428,8 @@ def rescore_day(ctx: RunContext, steps: DailySteps = DailySteps()) -> RescoreRes
         parts = split_by_buyer(tables, partitions)
         previous_parts = split_frame_by_buyer(previous_scores, partitions)
         history_parts = split_frame_by_buyer(history, partitions)
+        decision_parts = split_frame_by_buyer(decisions, partitions)
+        request_parts = split_frame_by_buyer(requests, partitions)
         timings.lap("partition", rows=len(tables["buyers"]))
         features_futures = [
             daily_features.submit(parts[k], as_of, state, k, partitions) for k in range(partitions)
@@ -413,6 +440,7 @@ def rescore_day(ctx: RunContext, steps: DailySteps = DailySteps()) -> RescoreRes
             rescore_partition.submit(
                 parts[k], part_features[k], as_of, model, model_version,
                 previous_parts[k], history_parts[k], since, policy, config, steps,
+                decision_parts[k], request_parts[k],
             )
             for k in range(partitions)
         ]  # fmt: skip
@@ -435,6 +463,13 @@ def rescore_day(ctx: RunContext, steps: DailySteps = DailySteps()) -> RescoreRes
         explained = sum(r.explained for r in results)
         carried = sum(r.carried for r in results)
         timings.lap("combine", rows=len(scores))
+        loop = {}
+        if deciding:
+            loop = task(decide_today, name="decide", cache_policy=NO_CACHE)(
+                ctx, ctx.decisions, recs
+            )
+            loop["decisions_applied"] = applied
+            timings.lap("proposals and automatic decisions", rows=loop["proposals"])
         drift = backtest = None
         if steps.monitoring:
             drift = task(portfolio_drift, name="monitoring", cache_policy=NO_CACHE)(
@@ -459,6 +494,7 @@ def rescore_day(ctx: RunContext, steps: DailySteps = DailySteps()) -> RescoreRes
             "partitions": partitions,
             "explained_buyers": explained,
             "reasons_carried": carried,
+            **loop,
             "steps": steps.names(),
         }
 

@@ -17,12 +17,15 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="solvency-tests-"))
 os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME}/mlflow/mlflow.db"
 os.environ["SOLVENCY_MLFLOW_ARTIFACTS"] = str(_SESSION_HOME / "mlflow" / "artifacts")
+os.environ["SOLVENCY_DECISION_DB"] = f"sqlite:///{_SESSION_HOME}/decisions.db"
 os.environ.pop("SOLVENCY_CONFIG", None)
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 import flows  # noqa: E402,F401  (sets the telemetry defaults)
+
+pytest_plugins = ["tests.db_fixtures", "tests.book_fixtures"]
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

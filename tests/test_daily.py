@@ -7,90 +7,19 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import ClassVar
 
-import mlflow
-import numpy as np
 import pandas as pd
 import pytest
 
 from data.daily_store import DailyStore, RunBusyError
-from data.drops import split_daily_drops
-from data.generator import GeneratorConfig, generate_portfolio, write_portfolio
-from data.ingest import ingest_directory
 from data.lake import Lake
-from features.snapshot import build_snapshots
-from flows.context import RunContext
-from flows.daily import DAILY_TABLES, daily_rescore_flow
+from flows.daily import daily_rescore_flow
 from flows.deployments import MONITORING_CRON, RETRAIN_CRON, build_deployments, daily_cron
 from flows.settings import Settings
-from models.monitoring.drift import build_reference
-from models.registry import CHAMPION, ModelRegistry, NoChampionError
+from models.registry import NoChampionError
+from tests.book_fixtures import END, context_for
 
-BASE, END = dt.date(2026, 11, 26), dt.date(2026, 11, 30)
-
-
-class StandInModel:
-    """A small, transparent PD model: logistic in days beyond terms and overdue age."""
-
-    kind = "stand-in"
-    feature_names: ClassVar[list[str]] = ["dbt_12m", "oldest_overdue_days"]
-    slopes: ClassVar[dict[str, float]] = {"dbt_12m": 0.05, "oldest_overdue_days": 0.02}
-
-    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame(
-            {n: s * frame[n].astype("float64").fillna(0.0) for n, s in self.slopes.items()},
-            index=frame.index,
-        )
-
-    def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
-        z = -4.0 + self.contributions(frame).sum(axis=1).to_numpy()
-        return 1 / (1 + np.exp(-z))
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    """A generated book loaded as known on BASE, daily drops after it, a champion in MLflow."""
-    root = tmp_path_factory.mktemp("daily")
-    source = root / "source"
-    config = GeneratorConfig(n_buyers=250, months=26, end_date=END, seed=11)
-    write_portfolio(generate_portfolio(config), source)
-    plan = split_daily_drops(source, BASE, END, root / "drops")
-    lake_dir = root / "lake"
-    ingest_directory(plan.base_dir, Lake(lake_dir), load_date=BASE)
-
-    uri = f"sqlite:///{root}/mlflow.db"
-    registry = ModelRegistry(uri, root / "artifacts")
-    model = StandInModel()
-    snapshot = build_snapshots(Lake(lake_dir).read_tables(DAILY_TABLES), [pd.Timestamp(BASE)])
-    reference = build_reference(snapshot, model.feature_names, model.predict_pd(snapshot))
-    with registry.run("test", "stand-in champion") as run:
-        uri_model = registry.log_pd_model(model, model.feature_names, set())
-        mlflow.log_text(json.dumps(reference), "reference/reference.json")
-        version = registry.register(uri_model, run.info.run_id, {"kind": "stand-in"}).version
-    registry.move_alias(CHAMPION, version, "test champion")
-    settings = Settings(
-        lake_dir=lake_dir,
-        mlflow_uri=uri,
-        mlflow_artifacts=root / "artifacts",
-        drop_dir=root / "drops",
-    )
-    yield {
-        "root": root,
-        "lake": lake_dir,
-        "drops": root / "drops",
-        "uri": uri,
-        "artifacts": root / "artifacts",
-        "buyers": len(Lake(lake_dir).read("buyers")),
-        "settings": settings,
-    }
-
-
-def _context(book, date: dt.date, **changes) -> RunContext:
-    """The book's run context for `date`, with settings changed as given."""
-    import dataclasses
-
-    return RunContext.build(dataclasses.replace(book["settings"], **changes), date)
+_context = context_for
 
 
 def _run(book, date: dt.date, drop_dir=None, uri=None):
@@ -414,10 +343,13 @@ def test_a_scheduled_run_rebuilds_its_context_from_the_deployment_parameters(boo
 
     lake = tmp_path / "lake"
     shutil.copytree(book["lake"], lake)
-    served = dataclasses.replace(book["settings"], lake_dir=lake, drop_dir=None)
+    served = dataclasses.replace(
+        book["settings"], lake_dir=lake, drop_dir=None,
+        decision_db_url=f"sqlite:///{tmp_path}/decisions.db",
+    )  # fmt: skip
     parameters = json.loads(json.dumps(served.to_mapping()))  # as the Prefect API keeps them
     result = scheduled_rescore_flow(as_of="2026-11-30", settings=parameters)
     assert result.as_of == "2026-11-30" and result.pointer.is_relative_to(lake)
     assert DailyStore(lake).pointer("2026-11-30")["steps"] == [
-        "score", "limits", "alerts", "monitoring"
+        "score", "limits", "decisions", "alerts", "monitoring"
     ]  # fmt: skip

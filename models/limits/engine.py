@@ -142,7 +142,7 @@ REASONS: tuple[Reason, ...] = (
     Reason("BELOW_MIN_CHANGE", "change too small to act on"),
     Reason("NO_COVER", "no cover to reduce"),
     Reason("CHANGE_SCHEDULED", "the change is already decided and waits for its notice period"),
-    Reason("DECIDED_RECENTLY", "decided by an underwriter recently, nothing material since"),
+    Reason("DECIDED_RECENTLY", "decided recently, nothing material changed since"),
     Reason("WITHIN_DISCRETIONARY_LIMIT", "within the policyholder's discretionary limit"),
     Reason("ABOVE_AUTHORITY", "above the automatic authority"),
     Reason("NO_CHANGE", "within capacity, no warning signs"),
@@ -217,9 +217,10 @@ def _date_within(dates: pd.Series, as_of: pd.Series, days: int) -> np.ndarray:
 def _decided_recently(
     pairs: pd.DataFrame, grade: np.ndarray, limit: np.ndarray, policy: LimitPolicy
 ) -> np.ndarray:
-    """Pairs an underwriter decided within `queue.reconsider_after_days` with nothing
-    material since: same grade, no event or request after the decision, exposure within
-    the limit. Such a pair is not proposed again (the underwriter has seen it)."""
+    """Pairs decided (by an underwriter or automatically) within
+    `queue.reconsider_after_days` with nothing material since: same grade, no event or
+    request after the decision, exposure within the limit. Such a pair is not proposed
+    again: a limit does not move every day as inputs drift."""
     decided_on = pairs["last_decision_date"]
     recent = _date_within(decided_on, pairs["as_of_date"], policy.queue.reconsider_after_days)
     recent &= ~(((pairs["as_of_date"] - decided_on).dt.days.to_numpy(na_value=-1)) < 0)
