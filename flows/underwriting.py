@@ -7,7 +7,8 @@ the same way whoever takes it. The rules are in `models/limits/` (the engine and
 lake. This module only wires them:
 
 - `decide_today`: the daily run publishes its proposals; those the policy lets the system
-  decide are recorded as `automatic` at once; the rest wait in the queue;
+  decide are recorded as `automatic` and written into the book at once; the rest wait in
+  the queue;
 - `decide`: an underwriter's answer to one queued proposal, within their authority;
 - `RequestDesk`: a policyholder's request answered at once when the policy allows (grant,
   partial grant, decline with the reason), else queued for an underwriter;
@@ -153,6 +154,7 @@ def decide_today(
                 decided_at=decision_clock(ctx), reason="within the policy's automatic authority"
             ),
         )
+        apply_decisions(ctx, store)  # in the book at once; this day's reruns look past them
     queue = store.open_proposals(human_required=True)
     return {
         "proposals": len(published),

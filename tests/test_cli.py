@@ -37,6 +37,12 @@ COMMANDS = [
     "rescore",
     "monitoring",
     "serve",
+    "queue",
+    "decide",
+    "decisions",
+    "request",
+    "users",
+    "db",
 ]
 
 
@@ -89,10 +95,11 @@ def _solvency(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 
 
 def _mlflow_env(root) -> dict[str, str]:
-    """A temporary MLflow store, so tests never touch the developer's data/mlflow."""
+    """A temporary MLflow store and decision store, so tests never touch data/."""
     return {
         "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
         "SOLVENCY_MLFLOW_ARTIFACTS": str(root / "artifacts"),
+        "SOLVENCY_DECISION_DB": f"sqlite:///{root}/decisions.db",
     }
 
 
@@ -137,11 +144,19 @@ def test_demo_generates_ingests_and_is_idempotent(tmp_path):
     assert str(report) in second.stdout.replace("\n", "")
     assert "data:image/png;base64," in report.read_text()
     assert (store.root / "history.html").exists()
+    acted = recs.loc[recs["action"] != "maintain", "action"]
+    shown = acted.iat[0] if len(acted) else "maintain"
     view = runner.invoke(
-        app, ["recommendations", "--lake", str(lake_dir), "--action", "cancel", "--top", "5"]
+        app, ["recommendations", "--lake", str(lake_dir), "--action", shown, "--top", "5"]
     )
     assert view.exit_code == 0, view.output
-    assert "cancel" in view.output
+    assert shown in view.output
+    # the daily loop: decisions on record, the underwriter's queue readable by other systems
+    assert "The daily loop" in first.stdout
+    queue = _solvency("queue", "--lake", str(lake_dir), "--format", "json", env=env)
+    assert queue.returncode == 0, queue.stderr
+    decided = _solvency("decisions", "--format", "csv", env=env)
+    assert decided.returncode == 0 and "automatic" in decided.stdout
     _run_notebook("model_validation.ipynb", env)
     _run_notebook("portfolio_monitoring.ipynb", {**env, "SOLVENCY_LAKE": str(lake_dir)})
     status = runner.invoke(app, ["status", "--lake", str(lake_dir)])

@@ -32,6 +32,11 @@ from data.reference import (
     NACE_SECTIONS,
     POLICY_SCHEMES,
 )
+from features.financial import DAYS_PER_MONTH
+from features.labels import first_default_dates
+from models.limits.engine import buyer_capacity
+from models.limits.policy import load_policy
+from models.master_scale import MASTER_SCALE
 
 END = pd.Timestamp("2026-11-30")
 
@@ -148,6 +153,7 @@ def test_same_seed_same_portfolio_other_seed_differs() -> None:
     assert len(a.tables["invoices"]) != len(c.tables["invoices"]) or not np.array_equal(
         a.tables["invoices"]["amount"], c.tables["invoices"]["amount"]
     )
+    assert not a.tables["limits"].equals(c.tables["limits"])
 
 
 def test_config_validation() -> None:
@@ -288,21 +294,119 @@ def test_policies_and_limits(portfolio: Portfolio) -> None:
     assert (p.loc[~xol, "aggregate_first_loss"].fillna(0) == 0).all()
     assert (p["discretionary_limit"] >= 0).all()
     lim = t["limits"]
-    assert (lim["limit_amount"] >= 0).all() and (lim["exposure"] >= 0).all()
-    assert (lim["decision_date"] <= END).all()
+    # The book lists the limits in force: a pair without cover has no row.
+    assert (lim["limit_amount"] > 0).all() and (lim["exposure"] >= 0).all()
     req = lim["requested_amount"].dropna()
-    assert (req > 0).all() and 0.02 < len(req) / len(lim) < 0.09
+    assert (req > lim.loc[req.index, "limit_amount"]).all()
+    assert 0.02 < len(req) / len(lim) < 0.09
     # Exposure is the amount of open invoices of the pair at end_date.
     inv = t["invoices"]
     open_amt = inv[inv["paid_date"].isna()].groupby(["policyholder_id", "buyer_id"])["amount"].sum()
     exp = lim.set_index(["policyholder_id", "buyer_id"])["exposure"]
-    joined = pd.concat([exp, open_amt.rename("open")], axis=1).fillna(0.0)
-    assert np.allclose(joined["exposure"], joined["open"], atol=0.05)
-    # Buyers known to have defaulted have their limits cancelled.
+    assert np.allclose(exp, open_amt.reindex(exp.index, fill_value=0.0), atol=0.05)
+    # Limits cover pairs trading in the last 6 months or still owed money, most of them.
+    recent = inv["issue_date"] > END - pd.DateOffset(months=6)
+    active = inv.loc[recent | inv["paid_date"].isna(), ["policyholder_id", "buyer_id"]]
+    active = pd.MultiIndex.from_frame(active.drop_duplicates())
+    assert exp.index.isin(active).all()
+    assert 0.7 < len(lim) / len(active) < 0.97
+    # The last decision of each pair: reviews every 6-18 months, spread over that time.
+    age = (END - lim["decision_date"]).dt.days
+    assert age.between(0, 548).all() and 60 < age.median() < 240
+
+
+def _capacity_at_decision(portfolio: Portfolio, notches_better: int) -> pd.DataFrame:
+    """Each limit with its buyer's capacity at the decision date, computed independently of
+    the generator: the engine's own capacity rule (`buyer_capacity`) on the published
+    statements and invoices as known at that date, at the grade of the true PD of the last
+    month end before it, improved by `notches_better` (the underwriter's error in the
+    buyer's favour). `rated` is False where the truth has no PD (buyer already defaulted).
+    """
+    t, policy = portfolio.tables, load_policy()
+    lim = t["limits"].reset_index(drop=True)
+    decided = lim["decision_date"]
+    month_end = (decided + pd.Timedelta(days=1)).dt.to_period("M").dt.start_time
+    month_end -= pd.Timedelta(days=1)
+    truth = portfolio.truth["pd_monthly"].set_index(["buyer_id", "month_end"])["pd_12m_true"]
+    true_pd = truth.reindex(pd.MultiIndex.from_arrays([lim["buyer_id"], month_end])).to_numpy()
+    rated = ~np.isnan(true_pd)
+    grade = MASTER_SCALE.grade_of(np.where(rated, true_pd, 0.5))
+    grade = np.where(rated, np.maximum(grade - notches_better, 1), 0)
+    queries = lim[["buyer_id", "decision_date"]].reset_index(names="row")
+    fin = t["financials"][["buyer_id", "period_end", "filing_date", "equity", "revenue"]]
+    filed = queries.merge(fin, on="buyer_id")
+    filed = filed[filed["filing_date"] <= filed["decision_date"]]
+    newest = filed.sort_values("period_end").drop_duplicates("row", keep="last")
+    newest = newest.set_index("row").reindex(lim.index)
+    inv = t["invoices"]
+    grace = pd.Timedelta(days=policy.capacity.payment_grace_days)
+    on_time = inv[inv["paid_date"] <= inv["due_date"] + grace]
+    paid = queries.merge(on_time[["buyer_id", "paid_date", "amount"]], on="buyer_id")
+    start = paid["decision_date"] - pd.DateOffset(months=12)
+    paid = paid[(paid["paid_date"] > start) & (paid["paid_date"] <= paid["decision_date"])]
+    risk = (
+        t["buyers"]
+        .set_index("buyer_id")["country"]
+        .map(t["country_risk"].set_index("country")["political_risk_class"])
+    )
+    inputs = pd.DataFrame(
+        {
+            "grade": grade,
+            "equity": newest["equity"],
+            "turnover": newest["revenue"],
+            "statement_age_months": (decided - newest["period_end"]).dt.days / DAYS_PER_MONTH,
+            "paid_within_terms_12m": paid.groupby("row")["amount"].sum().reindex(lim.index),
+            "political_risk_class": lim["buyer_id"].map(risk).to_numpy(),
+        }
+    )
+    capacity, _ = buyer_capacity(inputs.fillna({"paid_within_terms_12m": 0.0}), policy)
+    return lim.assign(capacity=capacity, rated=rated)
+
+
+def test_limits_stay_within_the_policy_capacity_at_decision(portfolio: Portfolio) -> None:
+    # The underwriter's grade may be one notch better than the truth, never more: no pair,
+    # and no buyer's aggregate cover, exceeds the capacity at that grade.
+    best = _capacity_at_decision(portfolio, notches_better=1)
+    assert best["rated"].mean() > 0.99
+    best = best[best["rated"]]
+    assert (best["limit_amount"] <= best["capacity"] * (1 + 1e-9)).all()
+    by_buyer = best.groupby("buyer_id").agg(cover=("limit_amount", "sum"), cap=("capacity", "max"))
+    assert (by_buyer["cover"] <= by_buyer["cap"] * (1 + 1e-9)).all()
+    # At the true grade only the pairs rated one notch too well can be above it; and the
+    # capacity binds for a good part of the book (the checks above have teeth).
+    true = _capacity_at_decision(portfolio, notches_better=0)
+    true = true[true["rated"]]
+    ratio = true["limit_amount"] / true["capacity"]
+    assert (ratio > 1 + 1e-9).mean() < 0.05
+    assert (ratio >= 0.5).mean() > 0.2
+
+
+def test_no_limit_once_a_default_trigger_is_known(portfolio: Portfolio) -> None:
+    t = portfolio.tables
+    lim = t["limits"]
+    # The triggers the engine reads (insolvency, liquidation, claim, 90 days past due):
+    # known by end_date means cancelled at once, so no limit in force.
+    known = first_default_dates(t["events"], t["invoices"], known_by=END)
+    assert len(known) > 100
+    assert not lim["buyer_id"].isin(known["buyer_id"]).any()
+    # In particular no limit was decided after a cancelling event or a claim.
     ev = t["events"]
-    known = ev[ev["event_type"].isin(["insolvency", "liquidation", "claim_filed"])]["buyer_id"]
-    assert (lim.loc[lim["buyer_id"].isin(known), "limit_amount"] == 0).all()
-    assert (lim.loc[~lim["buyer_id"].isin(known), "limit_amount"] > 0).mean() > 0.99
+    cancelling = ev[ev["event_type"].isin(["insolvency", "liquidation", "claim_filed"])]
+    first = cancelling.groupby("buyer_id")["event_date"].min()
+    assert not (lim["decision_date"] >= lim["buyer_id"].map(first)).any()
+
+
+def test_limits_draw_from_their_own_stream(config: GeneratorConfig) -> None:
+    # A change that only touches the limits leaves every other table and the truth as is.
+    small = dataclasses.replace(config, n_buyers=1000, months=14)
+    a = generate_portfolio(small)
+    b = generate_portfolio(dataclasses.replace(small, pending_request_share=0.2))
+    for name in INPUT_TABLES:
+        if name != "limits":
+            pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
+    for name in TRUTH_TABLES:
+        pd.testing.assert_frame_equal(a.truth[name], b.truth[name])
+    assert not a.tables["limits"].equals(b.tables["limits"])
 
 
 # ------------------------------------------------------------------ realism

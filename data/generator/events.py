@@ -1,8 +1,8 @@
-"""What the insurer learns about distress: default kinds, legal events, claims and limits.
+"""What the insurer learns about distress: default kinds, legal events and claims.
 
 Events are derived from the defaults and the invoices (insolvencies, liquidations, claims
-for unpaid invoices, overdue notifications, legal disputes); the current credit limits then
-react to trade volume, a noisy view of the latent score and the defaults already on record.
+for unpaid invoices, overdue notifications, legal disputes); the credit limits the insurer
+decided on them are simulated in `underwriting.py`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from data.generator.config import (
     _Calendar,
     _rng,
 )
-from data.generator.latent import _Buyers, _Latent
+from data.generator.latent import _Buyers
 from data.generator.trade import _Invoices, _Pairs, _Policies
 
 
@@ -127,69 +127,4 @@ def _make_events(
         "type": etype[sel].astype(np.int8),
         "ph": ph[sel].astype(np.int32),
         "amount": summed[order],
-    }
-
-
-def _nice_ceil(v: np.ndarray) -> np.ndarray:
-    """Round up to 'nice' limit amounts: steps of half a power of ten (12,345 -> 15,000)."""
-    v = np.maximum(v, 1000.0)
-    step = 0.5 * 10.0 ** np.floor(np.log10(v))
-    return np.ceil(v / step - 1e-9) * step
-
-
-def _make_limits(
-    config: GeneratorConfig,
-    cal: _Calendar,
-    b: _Buyers,
-    lat: _Latent,
-    pairs: _Pairs,
-    inv: _Invoices,
-    events: dict[str, np.ndarray],
-) -> dict[str, np.ndarray]:
-    """Current limits: pairs trading in the last 6 months or with an outstanding exposure.
-
-    Sized to peak monthly volume over the last 12 months times (terms/30 + 0.5), rounded up to
-    nice amounts, cut for buyers the underwriter sees as weak (a noisy view of the latent
-    score) and set to 0 for buyers whose default is already known (legal event or claim).
-    """
-    rng = _rng(config, 10)
-    months = cal.months
-    n12 = min(12, months)
-    recent = inv.month >= months - n12
-    slot = inv.pair[recent].astype(np.int64) * n12 + (inv.month[recent] - (months - n12))
-    vol = np.bincount(slot, inv.amount[recent], minlength=pairs.n * n12).reshape(pairs.n, n12)
-    peak = vol.max(axis=1)
-    del vol
-    last6 = np.bincount(inv.pair[inv.month >= months - min(6, months)], minlength=pairs.n) > 0
-    exposure = np.round(
-        np.bincount(
-            inv.pair[inv.paid == _NULL_DAY], inv.amount[inv.paid == _NULL_DAY], minlength=pairs.n
-        ),
-        2,
-    )
-    sel = np.flatnonzero(last6 | (exposure > 0))
-    buyer = pairs.buyer[sel]
-    base = np.where(peak[sel] > 0, peak[sel], exposure[sel])
-    want = _nice_ceil(base * (pairs.terms[sel] / 30.0 + 0.5))
-    view = lat.x(b, cal.burn + months - 1, buyer) + rng.normal(0.0, 0.6, len(sel))
-    factor = np.select([view < -2.5, view < -1.5], [0.3, 0.6], 1.0)
-    limit = np.where(factor < 1.0, _nice_ceil(want * factor), want)
-    decision = cal.end - np.floor(rng.exponential(150.0, len(sel))).astype(np.int64)
-    decision = np.maximum(decision, cal.window_start - 365)
-    # A default is known once an insolvency, liquidation or claim is on record: limit cancelled.
-    known = np.full(b.n, np.iinfo(np.int32).max, dtype=np.int64)
-    trig = events["type"] <= 2
-    np.minimum.at(known, events["buyer"][trig], events["date"][trig])
-    kb = known[buyer]
-    cancelled = kb <= cal.end
-    limit = np.where(cancelled, 0.0, limit)
-    decision = np.where(cancelled, kb, decision)
-    pending = (rng.random(len(sel)) < config.pending_request_share) & ~cancelled
-    requested = np.where(pending, _nice_ceil(limit * rng.uniform(1.25, 2.5, len(sel))), np.nan)
-    return {
-        "pair": sel.astype(np.int32),
-        "limit": limit,
-        "requested": requested,
-        "exposure": exposure[sel],
-        "decision": decision.astype(np.int32),
     }

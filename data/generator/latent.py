@@ -200,10 +200,10 @@ def _draw_defaults(
     return tau
 
 
-def _truth_pd(
-    config: GeneratorConfig, cal: _Calendar, b: _Buyers, lat: _Latent, a: float, tau: np.ndarray
-) -> pd.DataFrame:
-    """True 12-month PD at every window month end, for buyers not yet defaulted.
+def _true_pd(
+    config: GeneratorConfig, b: _Buyers, lat: _Latent, a: float, t: int, idx: np.ndarray
+) -> np.ndarray:
+    """True 12-month PD of buyers `idx` given the state at the end of simulation month `t`.
 
     Given the state at month end t, the future scores x[t+1..t+12] are jointly Gaussian:
     component c (buyer, sector, economy; persistence phi_c, stationary sd_c) contributes mean
@@ -213,7 +213,8 @@ def _truth_pd(
     1 - E[exp(-H)] is then taken from a Gamma law with that mean and variance:
     1 - (1 + v/m)^(-m^2/v). This is exact in the first two moments (plain 1 - exp(-m) would
     overstate the PD of risky buyers by Jensen's inequality); the hazard cap is ignored (it
-    binds only far in the tail).
+    binds only far in the tail). One function for the truth and for the generator's
+    simulated underwriting, so both see the same PD.
     """
     bslope = config.hazard_slope
     k = np.arange(1, _HORIZON + 1)
@@ -229,27 +230,36 @@ def _truth_pd(
     phi_z = config.latent_phi**k
     phi_s = config.sector_shock_phi**k
     phi_e = config.macro_shock_phi**k
+    mu = b.mu[idx].astype(np.float64)
+    z = lat.z[t, idx].astype(np.float64)
+    s = lat.s[t, b.sector[idx]]
+    e = lat.e[t]
+    mean_h = np.exp(
+        const_k[None, :]
+        - bslope * (mu[:, None] + np.outer(z, phi_z) + np.outer(s, phi_s) + phi_e[None, :] * e)
+    )
+    m = mean_h.sum(axis=1)
+    v = np.einsum("ij,ij->i", mean_h @ lognormal_cov, mean_h)
+    del mean_h
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pd_gamma = -np.expm1(-(m * m / v) * np.log1p(v / m))
+    return np.where(v > 0, pd_gamma, -np.expm1(-m))
+
+
+def _truth_pd(
+    config: GeneratorConfig, cal: _Calendar, b: _Buyers, lat: _Latent, a: float, tau: np.ndarray
+) -> pd.DataFrame:
+    """True 12-month PD (see `_true_pd`) at every window month end, for buyers not yet defaulted."""
     ids, ends, pds, scores = [], [], [], []
     for t in cal.window:
         end = cal.month_end(t)
         alive = np.flatnonzero((tau == _NULL_DAY) | (tau > end))
-        mu = b.mu[alive].astype(np.float64)
-        z = lat.z[t, alive].astype(np.float64)
-        s = lat.s[t, b.sector[alive]]
-        e = lat.e[t]
-        mean_h = np.exp(
-            const_k[None, :]
-            - bslope * (mu[:, None] + np.outer(z, phi_z) + np.outer(s, phi_s) + phi_e[None, :] * e)
-        )
-        m = mean_h.sum(axis=1)
-        v = np.einsum("ij,ij->i", mean_h @ lognormal_cov, mean_h)
-        del mean_h
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pd_gamma = -np.expm1(-(m * m / v) * np.log1p(v / m))
         ids.append(alive.astype(np.int32))
         ends.append(np.full(len(alive), end, dtype=np.int32))
-        pds.append(np.where(v > 0, pd_gamma, -np.expm1(-m)))
-        scores.append(mu + z + s + e)
+        pds.append(_true_pd(config, b, lat, a, t, alive))
+        mu = b.mu[alive].astype(np.float64)
+        z = lat.z[t, alive].astype(np.float64)
+        scores.append(mu + z + lat.s[t, b.sector[alive]] + lat.e[t])
     idx = np.concatenate(ids)
     return pd.DataFrame(
         {

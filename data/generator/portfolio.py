@@ -1,9 +1,10 @@
 """Orchestration: the order in which the parts of the synthetic economy are generated.
 
-The order follows the causal chain (buyers, latent paths, defaults, trade, events, limits,
-statements, truth) and each component draws from its own random stream, so the whole
-portfolio is a pure function of the config. Large intermediates are released as soon as
-their frame is built to keep peak memory low for a million buyers.
+The order follows the causal chain (buyers, latent paths, defaults, trade, events,
+statements, the insurer's limit decisions on them, truth) and each component draws from its
+own random stream, so the whole portfolio is a pure function of the config. Large
+intermediates are released as soon as their frame is built to keep peak memory low for a
+million buyers.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 from data.generator.config import _NULL_DAY, GeneratorConfig, Portfolio, _Calendar
 from data.generator.dirt import _empty_dirty_rows, _inject_dirty
-from data.generator.events import _default_kinds, _make_events, _make_limits
+from data.generator.events import _default_kinds, _make_events
 from data.generator.frames import (
     _buyers_frame,
     _country_risk_frame,
@@ -29,8 +30,9 @@ from data.generator.latent import (
     _simulate_latent,
     _truth_pd,
 )
-from data.generator.statements import _make_financials
+from data.generator.statements import _financials_frame, _statement_columns
 from data.generator.trade import _make_invoices, _make_pairs, _make_policies
+from data.generator.underwriting import _make_limits
 
 
 def generate_portfolio(
@@ -55,11 +57,14 @@ def generate_portfolio(
     kind = _default_kinds(config, buyers, inv, tau)
     events = _make_events(config, cal, buyers, policies, pairs, inv, tau, kind)
     say(f"events: {len(events['buyer']):,}")
-    limits = _make_limits(config, cal, buyers, lat, pairs, inv, events)
+    statements = _statement_columns(config, cal, buyers, lat, tau)
+    say(f"statements: {len(statements.get('bi', ())):,}")
+    limits = _make_limits(config, cal, buyers, lat, a, pairs, inv, events, statements)
+    say(f"limits: {len(limits['pair']):,}")
     invoices = _invoices_frame(inv, pairs)
     del inv  # the largest intermediate: release it before the truth is built
-    financials = _make_financials(config, cal, buyers, lat, tau)
-    say(f"statements: {len(financials):,}")
+    financials = _financials_frame(statements)
+    del statements
     pd_monthly = _truth_pd(config, cal, buyers, lat, a, tau)
     say(f"truth rows: {len(pd_monthly):,}")
     del lat

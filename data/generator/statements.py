@@ -22,14 +22,16 @@ from data.generator.config import (
 from data.generator.latent import _Buyers, _Latent
 
 
-def _make_financials(
+def _statement_columns(
     config: GeneratorConfig, cal: _Calendar, b: _Buyers, lat: _Latent, tau: np.ndarray
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
     """Annual statements driven by the fiscal-year average of the latent score.
 
     Better buyers grow, earn higher margins, carry more equity and cash, and pay less interest.
     Amounts are whole euros and the identities hold exactly: components are floored from
-    their parent totals and equity is total assets minus total liabilities.
+    their parent totals and equity is total assets minus total liabilities. Returned as
+    arrays (buyer index `bi`, day numbers, amounts) sorted by buyer and period end, so the
+    simulated underwriting reads the same statements the frame publishes.
     """
     rng = _rng(config, 4)
     t_first = max(11, cal.burn - config.statement_history_months)
@@ -46,7 +48,7 @@ def _make_financials(
         rows_t.append(np.full(len(sel), t, dtype=np.int32))
         rows_x.append(xbar.astype(np.float64))
     if not rows_b:
-        return _financials_frame({})
+        return {}
     bi = np.concatenate(rows_b)
     ti = np.concatenate(rows_t)
     xb = np.concatenate(rows_x)
@@ -121,7 +123,7 @@ def _make_financials(
         cols[c] = np.where(abbreviated, np.nan, cols[c])
     order = np.flatnonzero(keep)
     order = order[np.lexsort((period_end[order], bi[order]))]
-    return _financials_frame({k: v[order] for k, v in cols.items()})
+    return {k: v[order] for k, v in cols.items()}
 
 
 _FIN_AMOUNTS = (

@@ -5,6 +5,7 @@
 - `model_commands`: train, promote, rollback, backtest-limits (risk analysts);
 - `daily_commands`: rescore, score, recommend, recommendations, monitoring, serve
   (operations and underwriters);
+- `underwriting_commands`: queue, decide, decisions, request, users, db (the decision loop);
 - `demo`: every step on a generated book.
 
 Importing it has no side effect beyond defining the commands: settings are read when a
@@ -13,10 +14,18 @@ command runs.
 
 import sys
 
-from flows.cli import daily_commands, data_commands, demo, model_commands
+from flows.cli import daily_commands, data_commands, demo, model_commands, underwriting_commands
 from flows.cli.app import app
 
-__all__ = ["app", "daily_commands", "data_commands", "demo", "main", "model_commands"]
+__all__ = [
+    "app",
+    "daily_commands",
+    "data_commands",
+    "demo",
+    "main",
+    "model_commands",
+    "underwriting_commands",
+]
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ ReplaceOption = Annotated[
 ]
 
 
-def _run_daily(ctx, steps):
+def run_daily(ctx, steps):
     """One daily flow run; the failures an operator can fix become one red line."""
     from data.daily_store import RunBusyError
     from flows.daily import SmallerRunError, rescore_flow_for
@@ -56,7 +56,7 @@ def score(
 
     ctx = run_context(cli_date(as_of, "--as-of"), lake_dir=lake)
     steps = SCORE_ONLY if not replace else _replacing(SCORE_ONLY)
-    result = _run_daily(ctx, steps)
+    result = run_daily(ctx, steps)
     scores = ctx.store.read(result.as_of, "scores")
     bands = MASTER_SCALE.scale_frame().set_index("grade")
     rows = []
@@ -148,7 +148,7 @@ def recommend(
     from flows.daily import RECOMMEND_ONLY
 
     ctx = run_context(cli_date(as_of, "--as-of"), lake_dir=lake, policy_path=policy)
-    result = _run_daily(ctx, RECOMMEND_ONLY if not replace else _replacing(RECOMMEND_ONLY))
+    result = run_daily(ctx, RECOMMEND_ONLY if not replace else _replacing(RECOMMEND_ONLY))
     recs = ctx.store.read(result.as_of, "recommendations")
     print_action_summary(recs)
     OUT.line(
@@ -265,7 +265,7 @@ def rescore(
     ]
     rows, result = [], None
     for day in days:
-        result = _run_daily(ctx.on(day), DailySteps())
+        result = run_daily(ctx.on(day), DailySteps())
         s, a = result.summary, result.summary["actions"]
         bad = s.get("quarantined_rows", 0)
         inputs = "missing" if s.get("inputs_missing") else (

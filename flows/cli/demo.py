@@ -10,10 +10,65 @@ from typing import Annotated
 import typer
 
 from flows.cli.app import LakeOption, app, run_context
-from flows.cli.daily_commands import monitoring, print_action_summary, rescore
+from flows.cli.daily_commands import monitoring, print_action_summary, run_daily
 from flows.cli.data_commands import DEMO_END, generate, ingest, status, training_set
 from flows.cli.model_commands import promote, train
 from flows.cli.output import OUT
+
+#: The demo's underwriter decides the most urgent items of each day's queue, up to this many.
+UNDERWRITER_PER_DAY = 25
+UNDERWRITER = "demo-underwriter"
+
+
+def scripted_underwriter(ctx, store) -> int:
+    """The demo's underwriter: decides the day's most urgent queue items by the stated rule
+    of `models.limits.decisions.scripted_answers`; already decided items are left alone, so
+    a rerun of the demo decides nothing twice."""
+    from flows.underwriting import decide
+    from models.limits.decisions import scripted_answers
+
+    if store.user(UNDERWRITER) is None:
+        store.add_user(UNDERWRITER, "underwriter", authority_amount=5_000_000)
+    done = store.decisions(decided_by=UNDERWRITER, since=ctx.as_of, until=ctx.as_of)
+    budget = max(0, UNDERWRITER_PER_DAY - len(done))  # a rerun of the day decides no more
+    today = store.open_proposals(as_of=ctx.as_of, human_required=True)
+    answers = scripted_answers(today.head(budget), ctx.policy.increase.max_grade)
+    for answer in answers.itertuples():
+        decide(ctx, store, int(answer.id), outcome=answer.outcome, user=UNDERWRITER,
+               reason=answer.reason)  # fmt: skip
+    return len(answers)
+
+
+def daily_loop(ctx, first: dt.date, last: dt.date) -> None:
+    """Day by day: the daily run (drop, rescoring, proposals, automatic decisions), then the
+    underwriter; one line per day with the loop's figures."""
+    from flows.daily import DailySteps
+
+    rows, result = [], None
+    for k in range((last - first).days + 1):
+        day_ctx = ctx.on(first + dt.timedelta(days=k))
+        result = run_daily(day_ctx, DailySteps())
+        decided = scripted_underwriter(day_ctx, day_ctx.decisions)
+        s = result.summary
+        queue = len(day_ctx.decisions.open_proposals(human_required=True))
+        rows.append(
+            (day_ctx.day, f"{s['limits']:,}", f"{s['proposals']:,}", f"{s['automatic']:,}",
+             f"{s['queue_new_today']:,}", f"{decided:,}", f"{queue:,}",
+             f"{s['decisions_applied']:,}", f"{s['alerts_total']:,}",
+             "–" if s["score_psi"] is None else f"{s['score_psi']:.3f}",
+             f"{s.get('rows', 0):,}" + (f" ({s['quarantined_rows']:,} bad)"
+                                         if s.get("quarantined_rows") else ""))
+        )  # fmt: skip
+    numbers = ("limits", "proposals", "automatic", "to a human", "decided", "queue left",
+               "applied", "alerts", "PSI", "new rows")  # fmt: skip
+    OUT.table(
+        "The daily loop: proposals, automatic decisions, the underwriter's queue",
+        ("as of", *numbers),
+        rows,
+        right=numbers,
+    )
+    if result is not None:
+        OUT.line(f"latest outputs:    {result.pointer}")
 
 
 @app.command()
@@ -56,6 +111,10 @@ def demo(
             Path(settings.mlflow_uri.removeprefix("sqlite:///")).unlink(missing_ok=True)
             if settings.mlflow_artifacts is not None:
                 shutil.rmtree(settings.mlflow_artifacts, ignore_errors=True)
+        if settings.decision_db_url.startswith("sqlite:///"):  # and the decisions on it
+            database = Path(settings.decision_db_url.removeprefix("sqlite:///"))
+            for suffix in ("", "-wal", "-shm"):
+                database.with_name(database.name + suffix).unlink(missing_ok=True)
     if not (demo_dir / "buyers.parquet").exists():
         OUT.rule("1. generate the demo portfolio")
         generate(out=demo_dir, buyers=buyers, months=months, seed=42, dirty=dirty,
@@ -79,9 +138,11 @@ def demo(
     except typer.Exit:
         OUT.line("the current champion stays (see the gate's reasons above)")
     first = base + dt.timedelta(days=1)
-    OUT.rule(f"5. daily rescoring {first} .. {end}, ingesting each day's drop")
-    rescore(as_of="", start=first.isoformat(), end=DEMO_END, drop_dir=drops, policy=None,
-            lake=lake)  # fmt: skip
+    OUT.rule(
+        f"5. the daily loop {first} .. {end}: each day's drop, rescoring, automatic decisions, "
+        f"and an underwriter deciding up to {UNDERWRITER_PER_DAY} queue items a day"
+    )
+    daily_loop(run_context(first, lake_dir=lake, drop_dir=drops), first, end)
     monitoring(lake=lake)
     OUT.rule(f"6. credit-limit recommendations as of {DEMO_END}")
     store = ctx.store

@@ -189,3 +189,22 @@ def last_decisions(decisions: pd.DataFrame) -> pd.DataFrame:
     return latest.assign(last_decision_grade=latest["grade"].astype("float64"))[
         [*PAIR_KEY, "last_decision_date", "last_decision_grade"]
     ].reset_index(drop=True)
+
+
+def scripted_answers(queue: pd.DataFrame, max_grade_for_increase: int) -> pd.DataFrame:
+    """A stated underwriter rule, for the demo and the loop backtest: accept every cut and
+    cancellation, grant an increase at `max_grade_for_increase` or better and refuse it
+    beyond, keep the limit of a buyer without a score. One row per queue item: id,
+    outcome, reason."""
+    proposed = queue["proposed_action"].to_numpy()
+    grade = queue["grade"].to_numpy(dtype="float64", na_value=np.nan)
+    reducing = np.isin(proposed, ("decrease", "cancel"))
+    granting = (proposed == "increase") & (grade <= max_grade_for_increase)
+    outcome = np.where(reducing | granting, "accepted", "rejected")
+    reason = np.select(
+        [reducing, granting, proposed == "increase"],
+        ["cut accepted: risk above appetite", "increase granted: grade within appetite",
+         "increase refused: grade too weak"],
+        "no score: the limit stays until the buyer can be rated",
+    )  # fmt: skip
+    return pd.DataFrame({"id": queue["id"].to_numpy(), "outcome": outcome, "reason": reason})
