@@ -33,4 +33,6 @@ bench: install
 	$(UV) run --frozen python -m benchmarks.bench_train
 	$(UV) run --frozen python -m benchmarks.bench_limits
 	$(UV) run --frozen python -m benchmarks.bench_daily
+	$(UV) run --frozen python -m benchmarks.bench_decision_store
+	$(UV) run --frozen python -m benchmarks.bench_requests
 	$(UV) run --frozen python -m benchmarks.bench_polish

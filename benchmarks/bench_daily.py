@@ -6,11 +6,12 @@ generated book (20,000 buyers x 60 months), registered in a local MLflow store w
 training reference, exactly as `solvency train` + `solvency promote` leave it.
 
 Per size, each in a fresh process (its own peak memory, max RSS):
-1. the previous day (untimed): so the timed day has previous scores (grade migration,
+1. the previous day (untimed; the decision store starts empty): so the timed day has previous scores (grade migration,
    downgrades, reason codes computed only where something changed and carried forward
    where nothing did, with a staggered weekly refresh) and the month's matured-cohort
    backtest is cached, as on any day of a month but the first;
-2. the timed day: `daily_rescore_flow` through the task runner of the settings (threads by
+2. the timed day: `daily_rescore_flow` (the decision step included: proposals published
+   to a SQLite decision store, automatic decisions recorded and applied) through the task runner of the settings (threads by
    default; SOLVENCY_TASK_RUNNER / SOLVENCY_DASK_ADDRESS as in production), after a
    warm-up flow so the Prefect server's start is excluded; per-step wall time, rows/s;
 3. the floors on the same data: reading the lake's tables with pyarrow alone, the
@@ -92,7 +93,7 @@ def _day(lake: Path, uri: str, artifacts: Path, as_of: str) -> dict:
     warm_up()
     settings = dataclasses.replace(
         Settings.from_env(), lake_dir=lake, mlflow_uri=uri, mlflow_artifacts=artifacts,
-        drop_dir=None,
+        drop_dir=None, decision_db_url=f"sqlite:///{lake.parent / 'decisions.db'}",
     )  # fmt: skip
     ctx = RunContext.build(settings, dt.date.fromisoformat(as_of))
     started = time.perf_counter()
@@ -300,6 +301,8 @@ def main() -> None:
     for buyers in [int(s) for s in args.sizes.split(",")]:
         print(f"preparing a {buyers:,}-buyer, {args.months}-month lake (not timed)…", flush=True)
         lake = build_lake(args.workdir / f"scale_{buyers}_{args.months}", buyers, args.months)
+        for suffix in ("", "-wal", "-shm"):  # the decision step starts from an empty store
+            (lake.parent / f"decisions.db{suffix}").unlink(missing_ok=True)
         with tempfile.TemporaryDirectory(prefix="bench-prefect-") as prefect_home:
             os.environ["PREFECT_HOME"] = prefect_home
             for day in (PREVIOUS_DAY, TIMED_DAY):

@@ -18,12 +18,41 @@ from models.limits.backtest import backtest_limits, policy_variant, summarise_ba
 LIMIT_TABLES = ("limits", "policies", "buyers", "financials", "invoices", "events")
 LIMITS_EXPERIMENT = "limit-recommendations"
 
-#: What-if settings shown beside the configured policy in the backtest.
+#: What-if settings shown beside the configured policy in the backtest, from the most
+#: cautious to the most lenient: the trade-off between cover avoided and cover retained.
 BACKTEST_VARIANTS = {
-    "cautious": {"capacity_factor": 0.6, "cancel_grade": 8, "increase_max_grade": 4},
+    "cautious": {"capacity_factor": 0.5, "cancel_grade": 8, "increase_max_grade": 4},
+    "careful": {"capacity_factor": 0.75},
     "configured": {},
+    "generous": {"capacity_factor": 1.25},
     "lenient": {"capacity_factor": 1.6, "cancel_grade": 10, "increase_max_grade": 6},
+    "capacity ignored": {"capacity_factor": 100.0},
 }
+#: The decision-value targets drawn on the trade-off plot.
+TARGET_AVOIDED, TARGET_RETAINED = 0.60, 0.95
+
+
+def tradeoff_figure(summary: pd.DataFrame):
+    """Cover avoided on defaulters against cover retained on the others, one point per
+    policy setting, with the target corner: where a setting lands is the choice made."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
+    ax.fill_between([TARGET_AVOIDED, 1.0], TARGET_RETAINED, 1.0, color="#2e8b57", alpha=0.12,
+                    label="target: >= 60 % avoided and >= 95 % retained")  # fmt: skip
+    ax.plot(summary["avoided_share"], summary["retained_share"], "-o", color="#1f4e79")
+    for name, row in summary.iterrows():
+        ax.annotate(str(name), (row["avoided_share"], row["retained_share"]),
+                    textcoords="offset points", xytext=(6, 4), fontsize=8)  # fmt: skip
+    ax.set(xlim=(0, 1), ylim=(min(0.5, summary["retained_share"].min() - 0.05), 1.0),
+           xlabel="cover on defaulting buyers avoided", ylabel="cover on the others retained",
+           title="Limit policy settings: loss avoided vs business kept")  # fmt: skip
+    ax.xaxis.set_major_formatter("{x:.0%}")
+    ax.yaxis.set_major_formatter("{x:.0%}")
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
 
 
 @flow(name="limit-backtest", flow_run_name="limit policy backtest ({split} months)")
@@ -56,6 +85,12 @@ def limit_backtest_flow(ctx: RunContext, split: str = "test") -> pd.DataFrame:
         snapshots, dates, lake.read_tables(LIMIT_TABLES), model, str(version.version), policies
     )
     summary = summarise_backtest(results)
+    partition = f"{dates[0].date()}_{dates[-1].date()}"
+    lake.write_output("limit_backtest", partition, results)
+    plot = lake.root / "outputs" / "limit_backtest" / f"{partition}.png"
+    partial = plot.with_name(f".{plot.name}.partial")  # never a half-written picture
+    tradeoff_figure(summary).savefig(partial, dpi=110, format="png")
+    partial.replace(plot)
     run_name = f"backtest {dates[0].date()}..{dates[-1].date()}"
     with registry.run(LIMITS_EXPERIMENT, run_name):
         mlflow.log_params(
@@ -70,8 +105,9 @@ def limit_backtest_flow(ctx: RunContext, split: str = "test") -> pd.DataFrame:
                 }
             )
         mlflow.log_artifact(str(ctx.settings.policy_path), artifact_path="policy")
+        mlflow.log_artifact(str(plot), artifact_path="backtest")
         with tempfile.TemporaryDirectory() as tmp:
             for frame, name in ((results, "by_date.csv"), (summary, "summary.csv")):
                 frame.to_csv(Path(tmp) / name)
                 mlflow.log_artifact(str(Path(tmp) / name), artifact_path="backtest")
-    return summary
+    return summary.assign(plot=str(plot))

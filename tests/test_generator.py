@@ -34,6 +34,7 @@ from data.reference import (
 )
 from features.financial import DAYS_PER_MONTH
 from features.labels import first_default_dates
+from models.limits.book import limits_as_of
 from models.limits.engine import buyer_capacity
 from models.limits.policy import load_policy
 from models.master_scale import MASTER_SCALE
@@ -199,7 +200,7 @@ def test_reference_codes_and_keys(portfolio: Portfolio) -> None:
         .any()
     )
     assert t["policies"]["policyholder_id"].is_unique
-    assert not t["limits"].duplicated(["policyholder_id", "buyer_id"]).any()
+    assert not t["limits"].duplicated(["policyholder_id", "buyer_id", "decision_date"]).any()
     for name in ("financials", "invoices"):
         assert (t[name]["currency"] == "EUR").all()
 
@@ -294,8 +295,15 @@ def test_policies_and_limits(portfolio: Portfolio) -> None:
     assert (p.loc[~xol, "aggregate_first_loss"].fillna(0) == 0).all()
     assert (p["discretionary_limit"] >= 0).all()
     lim = t["limits"]
-    # The book lists the limits in force: a pair without cover has no row.
-    assert (lim["limit_amount"] > 0).all() and (lim["exposure"] >= 0).all()
+    # The book lists the limits decided: a pair without cover has no row, except the
+    # cancellation (0) of a pair whose buyer defaulted, after the limit it had before.
+    zero = lim["limit_amount"] == 0
+    assert (lim["limit_amount"] >= 0).all() and (lim["exposure"] >= 0).all()
+    assert 0 < zero.sum() < len(lim) / 5
+    cancelled = lim.loc[zero, ["policyholder_id", "buyer_id", "decision_date"]]
+    before = cancelled.merge(lim.loc[~zero], on=["policyholder_id", "buyer_id"])
+    assert (before["decision_date_y"] < before["decision_date_x"]).all()
+    assert len(before.drop_duplicates(["policyholder_id", "buyer_id"])) == len(cancelled)
     req = lim["requested_amount"].dropna()
     assert (req > lim.loc[req.index, "limit_amount"]).all()
     assert 0.02 < len(req) / len(lim) < 0.09
@@ -309,9 +317,11 @@ def test_policies_and_limits(portfolio: Portfolio) -> None:
     active = inv.loc[recent | inv["paid_date"].isna(), ["policyholder_id", "buyer_id"]]
     active = pd.MultiIndex.from_frame(active.drop_duplicates())
     assert exp.index.isin(active).all()
-    assert 0.7 < len(lim) / len(active) < 0.97
-    # The last decision of each pair: reviews every 6-18 months, spread over that time.
-    age = (END - lim["decision_date"]).dt.days
+    pairs = lim.drop_duplicates(["policyholder_id", "buyer_id"])
+    assert 0.7 < len(pairs) / len(active) < 0.97
+    # The last decision of each pair still covered: reviews every 6-18 months.
+    defaulted = lim["buyer_id"].isin(lim.loc[zero, "buyer_id"])
+    age = (END - lim.loc[~defaulted, "decision_date"]).dt.days
     assert age.between(0, 548).all() and 60 < age.median() < 240
 
 
@@ -323,7 +333,8 @@ def _capacity_at_decision(portfolio: Portfolio, notches_better: int) -> pd.DataF
     buyer's favour). `rated` is False where the truth has no PD (buyer already defaulted).
     """
     t, policy = portfolio.tables, load_policy()
-    lim = t["limits"].reset_index(drop=True)
+    lim = t["limits"]
+    lim = lim.loc[lim["limit_amount"] > 0].reset_index(drop=True)  # cancellations apart
     decided = lim["decision_date"]
     month_end = (decided + pd.Timedelta(days=1)).dt.to_period("M").dt.start_time
     month_end -= pd.Timedelta(days=1)
@@ -367,7 +378,11 @@ def test_limits_stay_within_the_policy_capacity_at_decision(portfolio: Portfolio
     # The underwriter's grade may be one notch better than the truth, never more: no pair,
     # and no buyer's aggregate cover, exceeds the capacity at that grade.
     best = _capacity_at_decision(portfolio, notches_better=1)
-    assert best["rated"].mean() > 0.99
+    # the truth rates every buyer not yet (latently) defaulted at the decision
+    latent = portfolio.truth["defaults"].set_index("buyer_id")["default_date"]
+    alive = ~(best["buyer_id"].map(latent) <= best["decision_date"])
+    in_window = best["decision_date"] > portfolio.truth["pd_monthly"]["month_end"].min()
+    assert best.loc[alive & in_window, "rated"].all()
     best = best[best["rated"]]
     assert (best["limit_amount"] <= best["capacity"] * (1 + 1e-9)).all()
     by_buyer = best.groupby("buyer_id").agg(cover=("limit_amount", "sum"), cap=("capacity", "max"))
@@ -388,12 +403,12 @@ def test_no_limit_once_a_default_trigger_is_known(portfolio: Portfolio) -> None:
     # known by end_date means cancelled at once, so no limit in force.
     known = first_default_dates(t["events"], t["invoices"], known_by=END)
     assert len(known) > 100
-    assert not lim["buyer_id"].isin(known["buyer_id"]).any()
-    # In particular no limit was decided after a cancelling event or a claim.
-    ev = t["events"]
-    cancelling = ev[ev["event_type"].isin(["insolvency", "liquidation", "claim_filed"])]
-    first = cancelling.groupby("buyer_id")["event_date"].min()
-    assert not (lim["decision_date"] >= lim["buyer_id"].map(first)).any()
+    in_force = limits_as_of(lim, pd.Timestamp(END))
+    assert (in_force.loc[in_force["buyer_id"].isin(known["buyer_id"]), "limit_amount"] == 0).all()
+    # No cover was granted on or after the trigger: the positive versions predate it.
+    trigger = lim["buyer_id"].map(known.set_index("buyer_id")["default_date"])
+    granted = lim["limit_amount"] > 0
+    assert not (granted & (lim["decision_date"] >= trigger)).any()
 
 
 def test_limits_draw_from_their_own_stream(config: GeneratorConfig) -> None:

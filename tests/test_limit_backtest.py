@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.limits.backtest import decision_value, policy_variant, summarise_backtest
+from models.limits.backtest import (
+    _decide,
+    _in_force,
+    decision_value,
+    policy_variant,
+    summarise_backtest,
+)
 from models.limits.policy import load_policy
 
 
@@ -70,9 +76,63 @@ def test_summary_pools_dates_before_taking_shares():
             "retained_cover": [900.0, 1000.0],
             "increases_granted": [5.0, 5.0],
             "increases_to_defaulters": [0.0, 1.0],
+            "proposals": [8, 2],
+            "automatic": [6, 2],
+            "to_a_human": [2, 0],
         }
     )
     row = summarise_backtest(results).loc["p"]
+    assert row["automatic_share"] == pytest.approx(8 / 10)  # pooled, not the mean of 0.75 and 1
+    assert row["to_a_human_per_date"] == pytest.approx(1.0)
     assert row["avoided_share"] == pytest.approx(100 / 400)  # not the mean of 1.0 and 0.0
     assert row["retained_share"] == pytest.approx(1900 / 2000)
     assert row["dates"] == 2
+
+
+def test_a_decided_cut_is_in_force_only_after_its_notice():
+    day = pd.Timestamp("2025-03-31")
+    versions = pd.DataFrame(
+        {
+            "policyholder_id": ["P1", "P1", "P2"],
+            "buyer_id": ["B1", "B1", "B2"],
+            "limit_amount": [100.0, 40.0, 70.0],
+            "requested_amount": [np.nan] * 3,
+            "exposure": [0.0] * 3,
+            "decision_date": [day - pd.Timedelta(days=400), day, day - pd.Timedelta(days=400)],
+            "effective_date": [pd.NaT, day + pd.Timedelta(days=30), pd.NaT],
+        }
+    )
+    pairs = pd.DataFrame({"policyholder_id": ["P1", "P1", "P2", "P3"],
+                          "buyer_id": ["B1", "B1", "B2", "B3"]})  # fmt: skip
+    when = np.array(
+        [day + pd.Timedelta(days=10), day + pd.Timedelta(days=31), day, day],
+        dtype="datetime64[ns]",
+    )
+    # the old limit until the notice ends, the cut after; an unknown pair has no cover
+    assert _in_force(versions, pairs, when).tolist() == [100.0, 40.0, 70.0, 0.0]
+
+
+def test_the_loop_decides_automatic_items_as_proposed_and_referred_ones_by_the_rule():
+    day = pd.Timestamp("2025-03-31")
+    recs = pd.DataFrame(
+        {
+            "policyholder_id": ["P1"] * 5,
+            "buyer_id": ["B1", "B2", "B3", "B4", "B5"],
+            "action": ["maintain", "decrease", "refer", "refer", "refer"],
+            "proposed_action": ["maintain", "decrease", "increase", "increase", "cancel"],
+            "grade": pd.array([3, 6, 3, 8, 9], dtype="Int64"),
+            "limit_amount": [100.0, 200.0, 300.0, 400.0, 500.0],
+            "recommended_amount": [100.0, 150.0, 450.0, 600.0, 0.0],
+            "effective_date": [pd.NaT, day + pd.Timedelta(days=30), pd.NaT, pd.NaT, day],
+        }
+    )
+    taken = _decide(recs, load_policy(), day).set_index("buyer_id")
+    assert "B1" not in taken.index  # nothing to decide on a maintained limit
+    increase_max = load_policy().increase.max_grade
+    assert 3 <= increase_max < 8  # the rule below grants at grade 3 and refuses at grade 8
+    assert taken.loc["B2", "decided_amount"] == 150.0 and not taken.loc["B2", "human"]
+    assert taken.loc["B2", "effective_date"] == day + pd.Timedelta(days=30)
+    assert taken.loc["B3", "decided_amount"] == 450.0 and taken.loc["B3", "changes"]
+    assert taken.loc["B4", "decided_amount"] == 400.0 and not taken.loc["B4", "changes"]
+    assert taken.loc["B5", "decided_amount"] == 0.0 and taken.loc["B5", "human"]
+    assert taken.loc["B3", "effective_date"] == day  # an increase at once

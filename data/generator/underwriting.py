@@ -14,7 +14,9 @@ a new statement), and that decision applies the rules the engine applies:
 - shared across the buyer's policyholders pro rata to their trade need (peak monthly volume
   of the 12 months before the decision x (terms / 30 + 0.5));
 - no cover once a default trigger is known (insolvency, liquidation, claim, an invoice 90
-  days past due): the insurer cancels at once.
+  days past due): the insurer cancels at once. Such a pair has two versions in the book:
+  the limit decided at a review before the trigger, and its cancellation (0) on the
+  trigger day, so the book read as of an earlier date shows the cover that was in force.
 
 The grade is the master-scale grade of the buyer's true PD at the last month end before the
 decision (the insurer's rating was roughly right), with underwriter noise: now and then a
@@ -100,21 +102,27 @@ def _by_grade(table: dict[int, float], grade: np.ndarray) -> np.ndarray:
     return lookup[grade]
 
 
-def _known_defaults(
+#: No default trigger known (a day number beyond any date).
+_NONE = np.iinfo(np.int64).max
+
+
+def _first_default_day(
     cal: _Calendar, b: _Buyers, inv: _Invoices, events: dict[str, np.ndarray]
 ) -> np.ndarray:
-    """Per buyer, whether a default trigger is known by end_date.
-
-    The engine's default definition: its events (insolvency, liquidation, claim) or an
-    invoice still unpaid `days_past_due` after its due date. From the trigger on the engine
-    rates the buyer in default and cancels, so the insurer did so at once.
-    """
-    known = np.zeros(b.n, dtype=bool)
+    """Per buyer, the day its first default trigger became known by end_date (`_NONE`
+    when none): the engine's default definition, its events (insolvency, liquidation,
+    claim) or an invoice still unpaid `days_past_due` after its due date. From that day
+    the engine rates the buyer in default and cancels, so the insurer did so at once."""
+    first = np.full(b.n, _NONE, dtype=np.int64)
     codes = [_EVENT_ORDER.index(e) for e in DEFAULT_DEFINITION.event_types]
-    known[events["buyer"][np.isin(events["type"], codes)]] = True  # events are dated <= end
+    hit = np.isin(events["type"], codes)  # events are dated <= end
+    np.minimum.at(
+        first, events["buyer"][hit].astype(np.int64), events["date"][hit].astype(np.int64)
+    )
     overdue = inv.due.astype(np.int64) + DEFAULT_DEFINITION.days_past_due
-    known[inv.buyer[(overdue <= cal.end) & ((inv.paid == _NULL_DAY) | (inv.paid > overdue))]] = True
-    return known
+    late = (overdue <= cal.end) & ((inv.paid == _NULL_DAY) | (inv.paid > overdue))
+    np.minimum.at(first, inv.buyer[late].astype(np.int64), overdue[late])
+    return first
 
 
 def _need(
@@ -264,12 +272,21 @@ def _make_limits(
     need_noise = np.exp(rng.normal(0.0, _NEED_NOISE_SD, n))
     pending = rng.random(n) < config.pending_request_share
     ask_more = rng.uniform(1.25, 2.5, n)
+    before_default = rng.random(n)
 
     # A new statement is reviewed when it arrives: the insurer re-underwrites on new financials.
     if stmts:
         last_filing = np.full(b.n, np.iinfo(np.int64).min)
         np.maximum.at(last_filing, stmts["bi"].astype(np.int64), stmts["filing"].astype(np.int64))
         decision = np.maximum(decision, last_filing[buyer])
+
+    # A buyer that defaulted: its limit in force until then was decided at a review before
+    # the trigger (the cancellation on the trigger day is a version of its own, below).
+    trigger = _first_default_day(cal, b, inv, events)[buyer]
+    defaulted = trigger != _NONE
+    earlier = trigger - 1 - np.floor(before_default * interval).astype(np.int64)
+    decision = np.where(defaulted, np.minimum(decision, earlier), decision)
+    decision = np.maximum(decision, cal.window_start)
 
     # The grade: true PD at the last month end known at the decision, one notch off now and then.
     t_known = cal.month_index(decision + 1) - 1
@@ -300,15 +317,15 @@ def _make_limits(
     limit = np.where(
         wanted >= _MIN_LIMIT, np.minimum(_nice_ceil(wanted), _nice_floor(capacity * share)), 0.0
     )
-    # A default trigger known by end_date: the limit was cancelled then, and left the book.
-    limit[_known_defaults(cal, b, inv, events)[buyer]] = 0.0
-
     keep = limit > 0
-    requested = np.where(pending, _nice_ceil(limit * ask_more), np.nan)
+    requested = np.where(pending & ~defaulted, _nice_ceil(limit * ask_more), np.nan)
+    # A default trigger known by end_date: the limit was cancelled that day (a second
+    # version of the pair, at 0, in force at once).
+    cancelled = keep & defaulted
     return {
-        "pair": sel[keep].astype(np.int32),
-        "limit": limit[keep],
-        "requested": requested[keep],
-        "exposure": exposure[sel][keep],
-        "decision": decision[keep].astype(np.int32),
+        "pair": np.concatenate([sel[keep], sel[cancelled]]).astype(np.int32),
+        "limit": np.concatenate([limit[keep], np.zeros(int(cancelled.sum()))]),
+        "requested": np.concatenate([requested[keep], np.full(int(cancelled.sum()), np.nan)]),
+        "exposure": np.concatenate([exposure[sel][keep], exposure[sel][cancelled]]),
+        "decision": np.concatenate([decision[keep], trigger[cancelled]]).astype(np.int32),
     }

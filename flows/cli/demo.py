@@ -12,7 +12,7 @@ import typer
 from flows.cli.app import LakeOption, app, run_context
 from flows.cli.daily_commands import monitoring, print_action_summary, run_daily
 from flows.cli.data_commands import DEMO_END, generate, ingest, status, training_set
-from flows.cli.model_commands import promote, train
+from flows.cli.model_commands import backtest_limits, promote, train
 from flows.cli.output import OUT
 
 #: The demo's underwriter decides the most urgent items of each day's queue, up to this many.
@@ -147,6 +147,8 @@ def demo(
     OUT.rule(f"6. credit-limit recommendations as of {DEMO_END}")
     store = ctx.store
     print_action_summary(store.read(DEMO_END, "recommendations"))
+    OUT.rule("7. decision value: the loop replayed on the out-of-time months")
+    backtest_limits(policy=None, lake=lake)
     OUT.rule("results")
     for label, value in (
         ("Limit recommendations report", store.path(DEMO_END, "recommendations.html")),

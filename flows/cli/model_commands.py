@@ -123,22 +123,24 @@ def backtest_limits(
     except (NoChampionError, RuntimeError) as exc:
         fail(f"cannot backtest: {exc}")
     first = summary.iloc[0]
-    numbers = ("defaulter cover", "avoided", "performing cover", "retained",
-               "increases granted", "increases to defaulters")  # fmt: skip
+    numbers = ("defaulter cover", "avoided", "performing cover", "retained", "increases",
+               "to defaulters", "proposals/date", "automatic", "to a human/date")  # fmt: skip
     OUT.table(
-        f"Limit policy backtest, {int(first['dates'])} out-of-time months, "
-        f"model v{first['model_version']} (vs limits unchanged; EUR)",
-        ("policy", "version", *numbers),
+        f"Decision loop backtest, {int(first['dates'])} out-of-time months, "
+        f"model v{first['model_version']} (vs the book unchanged; EUR)",
+        ("policy", *numbers),
         [
             (
                 str(name),
-                str(r["policy_version"]),
                 compact_money(r["defaulter_cover"]),
                 f"{r['avoided_share']:.1%}",
                 compact_money(r["performing_cover"]),
                 f"{r['retained_share']:.1%}",
                 compact_money(r["increases_granted"]),
                 compact_money(r["increases_to_defaulters"]),
+                f"{r['proposals'] / r['dates']:,.0f}",
+                f"{r['automatic_share']:.0%}",
+                f"{r['to_a_human_per_date']:,.0f}",
             )
             for name, r in summary.iterrows()
         ],
@@ -146,8 +148,11 @@ def backtest_limits(
     )
     horizon = DEFAULT_DEFINITION.horizon_months
     OUT.line(
-        f"avoided = share of the cover on buyers defaulting within {horizon} months removed by "
-        "cuts and cancellations; retained = share of the cover on the other buyers kept. Same "
-        "limit book at every date; referred proposals count as accepted; buyers already in "
-        "default apart."
+        f"avoided = share of the cover on buyers defaulting within {horizon} months no longer "
+        "in force on their default date; retained = share of the cover on the other buyers "
+        "still in force once the decisions took effect (after the notice period). The loop "
+        "runs month by month: automatic decisions as proposed, referred ones by the stated "
+        "underwriter rule (cuts accepted, increases at good grades granted, the rest "
+        "refused); buyers already in default apart."
     )
+    OUT.line(f"trade-off plot: {first['plot']}")

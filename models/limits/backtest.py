@@ -1,19 +1,25 @@
-"""Decision value of the limit policy: what its cuts would have saved, and what they cost.
+"""Decision value of the limit policy, with the decision loop replayed: what its decisions
+would have saved, and what they cost.
 
-At each monthly as-of date of a labelled period (the out-of-time test months), the buyers
-are scored with the model, the engine recommends an action for every credit limit, and
-the outcome over the next 12 months (the training label) tells which buyers defaulted.
-Against keeping every limit unchanged it measures:
+Over the monthly as-of dates of a labelled period (the out-of-time test months) the buyers
+are scored with the model and the loop runs as it does every day: the engine proposes
+against the book as earlier decisions left it, the system decides what the policy lets it
+decide, referred items are decided by a stated underwriter rule (cuts accepted, increases
+granted at good grades, the rest refused), cuts take effect after the notice period, and a
+decided pair is left alone until something material changes. The outcome over the next 12
+months (the training label and its default date) tells which buyers defaulted. Against
+keeping the starting book unchanged it measures:
 
-- avoided: the share of the cover on buyers that default within 12 months that the cuts
-  and cancellations remove (exposure at default taken as the limit in force, the usual
-  worst case: buyers near default draw on their limits);
-- retained: the share of the cover on buyers that do not default that is kept, and the
-  increases granted to them (the business the policy keeps writing).
+- avoided: the share of the cover on buyers that default within the horizon that is no
+  longer in force on their default date (exposure at default taken as the limit in force,
+  the usual worst case: buyers near default draw on their limits);
+- retained: the share of the cover on buyers that do not default still in force once the
+  decisions took effect, and the increases granted to them (the business kept);
+- the loop's load: proposals per date, the share decided automatically, items for a human.
 
-Simplifications, stated in the printout: the limit book is the one in the lake (limits are
-not rebuilt as they stood at each past date); each date is one decision on that book;
-referred proposals count as accepted; buyers already in default at as-of are reported
+Simplifications, stated in the printout: the starting book is each pair's latest limit in
+the lake (the generated book keeps no older versions); dates are month ends, so a 30-day
+notice takes effect by the next date; buyers already in default at as-of are reported
 apart (their cancellation is a fact, not a prediction).
 """
 
@@ -22,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.limits.book import PAIR_KEY, limits_as_of
+from models.limits.decisions import scripted_answers
 from models.limits.engine import recommend_limits
 from models.limits.inputs import assemble_pairs
 from models.limits.policy import LimitPolicy
@@ -44,6 +52,9 @@ RESULT_COLUMNS = [
     "increases_granted",
     "increases_to_defaulters",
     "already_in_default_cover",
+    "proposals",
+    "automatic",
+    "to_a_human",
 ]
 
 
@@ -130,6 +141,62 @@ def score_months(
     return out
 
 
+def _starting_book(limits: pd.DataFrame, first: pd.Timestamp) -> pd.DataFrame:
+    """Each pair's latest limit as one version in force from before the first date: the
+    book the loop starts from (the lake keeps only the latest generated decisions, so the
+    book is not rebuilt as it stood at each past date)."""
+    latest = limits_as_of(limits, pd.Timestamp.max.normalize())
+    return pd.DataFrame(
+        {
+            "policyholder_id": latest["policyholder_id"].to_numpy(),
+            "buyer_id": latest["buyer_id"].to_numpy(),
+            "limit_amount": latest["scheduled_amount"]
+            .fillna(latest["limit_amount"])
+            .to_numpy(dtype="float64"),
+            "requested_amount": latest["requested_amount"].to_numpy(dtype="float64"),
+            "exposure": latest["exposure"].to_numpy(dtype="float64"),
+            "decision_date": first - pd.Timedelta(days=1),
+            "effective_date": pd.NaT,
+        }
+    ).astype({"decision_date": "datetime64[ns]", "effective_date": "datetime64[ns]"})
+
+
+def _in_force(versions: pd.DataFrame, pairs: pd.DataFrame, when: np.ndarray) -> np.ndarray:
+    """The limit of each row of `pairs` in force on its own date `when` (decisions taken so
+    far), 0 for a pair without one."""
+    out = np.zeros(len(pairs))
+    keys = pairs[PAIR_KEY].reset_index(drop=True)
+    for day in np.unique(when):
+        book = limits_as_of(versions, pd.Timestamp(day)).set_index(PAIR_KEY)["limit_amount"]
+        rows = np.flatnonzero(when == day)
+        index = pd.MultiIndex.from_frame(keys.iloc[rows])
+        out[rows] = book.reindex(index).fillna(0.0).to_numpy()
+    return out
+
+
+def _decide(recs: pd.DataFrame, policy: LimitPolicy, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The loop's decisions of one date: automatic ones as proposed; referred ones by the
+    stated underwriter rule (`decisions.scripted_answers`); one row per decided pair with
+    the amount, the effective date and the grade then."""
+    acting = recs.loc[recs["action"] != "maintain"].reset_index(drop=True)
+    human = acting["action"] == "refer"
+    answers = scripted_answers(acting.loc[human].assign(id=0), policy.increase.max_grade)
+    accepted = np.ones(len(acting), dtype=bool)
+    accepted[np.flatnonzero(human)] = (answers["outcome"] == "accepted").to_numpy()
+    amount = np.where(accepted, acting["recommended_amount"], acting["limit_amount"])
+    return pd.DataFrame(
+        {
+            "policyholder_id": acting["policyholder_id"].to_numpy(),
+            "buyer_id": acting["buyer_id"].to_numpy(),
+            "decided_amount": amount,
+            "changes": accepted & (acting["proposed_action"] != "maintain").to_numpy(),
+            "effective_date": acting["effective_date"].fillna(as_of).to_numpy(),
+            "grade": acting["grade"].astype("float64").to_numpy(),
+            "human": human.to_numpy(),
+        }
+    )
+
+
 def backtest_limits(
     snapshots: pd.DataFrame,
     dates: list[pd.Timestamp],
@@ -138,44 +205,94 @@ def backtest_limits(
     model_version: str,
     policies: dict[str, LimitPolicy],
 ) -> pd.DataFrame:
-    """One row per (as-of date, policy variant) with the decision-value figures.
+    """The decision loop replayed over `dates`, per policy variant: one row per (date,
+    policy) with the decision value and the loop's figures.
 
-    `snapshots`: the labelled monthly training set (features, `label`, `as_of_date`);
-    `dates`: the as-of dates to test (the month before each is scored too, for downgrades).
+    At each date the engine proposes against the book as the loop's earlier decisions left
+    it; automatic proposals are decided as proposed, referred ones by the stated
+    underwriter rule; decided limits take effect after their notice period; a decided pair
+    is left alone until something material changes (the engine's own rule). The value of
+    the decisions up to each date, against keeping the starting book unchanged: for a
+    buyer defaulting within the horizon, the cover still in force on its default date; for
+    the others, the cover in force once the date's decisions took effect.
+
+    `snapshots`: the labelled monthly training set (features, `label`, `default_date`,
+    `as_of_date`); `dates`: the as-of dates (the month before each is scored too, for
+    downgrades).
     """
+    dates = sorted(dates)
     wanted = set(dates) | {d - pd.offsets.MonthEnd(1) for d in dates}
     rows = snapshots.loc[snapshots["as_of_date"].isin(wanted)]
     scores = score_months(rows, model, model_version)
+    start = _starting_book(tables["limits"], dates[0])
     results = []
-    for date in sorted(dates):
-        month = rows.loc[rows["as_of_date"] == date]
-        defaulted = month.set_index("buyer_id")["label"]
-        previous = scores.get(date - pd.offsets.MonthEnd(1))
-        for name, policy in policies.items():
+    for name, policy in policies.items():
+        versions, history, decided = start, None, None
+        for date in dates:
+            month = rows.loc[rows["as_of_date"] == date]
             pairs = assemble_pairs(
                 date,
-                tables,
+                {**tables, "limits": versions},
                 scores[date],
                 month[["buyer_id", "political_risk_class", "oldest_overdue_days"]],
-                previous,
-                None,
+                scores.get(date - pd.offsets.MonthEnd(1)),
+                history,
                 grace_days=policy.capacity.payment_grace_days,
+                decisions=decided,
             )
             recs = recommend_limits(pairs, policy, model_version)
+            taken = _decide(recs, policy, date)
+            changed = taken.loc[taken["changes"]]
+            versions = pd.concat(
+                [
+                    versions,
+                    changed.assign(
+                        limit_amount=changed["decided_amount"],
+                        requested_amount=np.nan,
+                        exposure=0.0,
+                        decision_date=date,
+                    )[versions.columns],
+                ],
+                ignore_index=True,
+            )
+            stamp = taken.assign(last_decision_date=date, last_decision_grade=taken["grade"])
+            decided = pd.concat(
+                [decided, stamp[[*PAIR_KEY, "last_decision_date", "last_decision_grade"]]]
+            ).drop_duplicates(PAIR_KEY, keep="last")
+            step = recs[[*PAIR_KEY, "as_of_date", "proposed_action"]]
+            history = step if history is None else pd.concat([history, step], ignore_index=True)
+            outcome = month.set_index("buyer_id")
+            # defaulters: the cover on their default date; the others: once today's
+            # decisions took effect (after the notice period)
+            default_day = pd.to_datetime(recs["buyer_id"].map(outcome["default_date"]))
+            settled = date + pd.Timedelta(days=policy.notice.days + 1)
+            when = default_day.fillna(settled).to_numpy(dtype="datetime64[ns]")
+            today = np.full(len(recs), date.to_datetime64())
+            value = decision_value(
+                recs.assign(
+                    limit_amount=_in_force(start, recs, today),
+                    recommended_amount=_in_force(versions, recs, when),
+                ),
+                outcome["label"],
+            )
             results.append(
                 {
                     "as_of_date": date,
                     "policy": name,
                     "policy_version": policy.version,
                     "model_version": model_version,
-                    **decision_value(recs, defaulted),
+                    **value,
+                    "proposals": len(taken),
+                    "automatic": int((~taken["human"]).sum()),
+                    "to_a_human": int(taken["human"].sum()),
                 }
             )
     return pd.DataFrame(results, columns=RESULT_COLUMNS)
 
 
 def summarise_backtest(results: pd.DataFrame) -> pd.DataFrame:
-    """Per policy variant, the figures pooled over all dates (sums, then shares)."""
+    """Per policy variant, the figures pooled over all dates (sums, then shares), with the
+    loop's daily averages: proposals, share decided automatically, items for a human."""
     sums = results.groupby("policy", sort=False)[
         [
             "pairs",
@@ -186,10 +303,15 @@ def summarise_backtest(results: pd.DataFrame) -> pd.DataFrame:
             "retained_cover",
             "increases_granted",
             "increases_to_defaulters",
+            "proposals",
+            "automatic",
+            "to_a_human",
         ]
     ].sum()
     sums["avoided_share"] = sums["avoided_cover"] / sums["defaulter_cover"]
     sums["retained_share"] = sums["retained_cover"] / sums["performing_cover"]
     sums["dates"] = results.groupby("policy", sort=False)["as_of_date"].nunique()
+    sums["automatic_share"] = sums["automatic"] / sums["proposals"].where(sums["proposals"] > 0)
+    sums["to_a_human_per_date"] = sums["to_a_human"] / sums["dates"]
     versions = results.groupby("policy", sort=False)[["policy_version", "model_version"]].first()
     return versions.join(sums)
