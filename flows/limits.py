@@ -24,6 +24,7 @@ BACKTEST_VARIANTS = {
     "cautious": {"capacity_factor": 0.5, "cancel_grade": 8, "increase_max_grade": 4},
     "careful": {"capacity_factor": 0.75},
     "configured": {},
+    "no notice": {"notice_days": 0},
     "generous": {"capacity_factor": 1.25},
     "lenient": {"capacity_factor": 1.6, "cancel_grade": 10, "increase_max_grade": 6},
     "capacity ignored": {"capacity_factor": 100.0},
@@ -41,10 +42,14 @@ def tradeoff_figure(summary: pd.DataFrame):
     ax = fig.subplots()
     ax.fill_between([TARGET_AVOIDED, 1.0], TARGET_RETAINED, 1.0, color="#2e8b57", alpha=0.12,
                     label="target: >= 60 % avoided and >= 95 % retained")  # fmt: skip
-    ax.plot(summary["avoided_share"], summary["retained_share"], "-o", color="#1f4e79")
+    ax.plot(summary["avoided_share"], summary["retained_share"], "o", color="#1f4e79")
+    placed: list[tuple[float, float]] = []
     for name, row in summary.iterrows():
-        ax.annotate(str(name), (row["avoided_share"], row["retained_share"]),
-                    textcoords="offset points", xytext=(6, 4), fontsize=8)  # fmt: skip
+        point = (row["avoided_share"], row["retained_share"])
+        near = any(abs(point[0] - x) < 0.06 and abs(point[1] - y) < 0.02 for x, y in placed)
+        ax.annotate(str(name), point, textcoords="offset points", fontsize=8,
+                    xytext=(6, -12) if near else (6, 4))  # fmt: skip
+        placed.append(point)
     ax.set(xlim=(0, 1), ylim=(min(0.5, summary["retained_share"].min() - 0.05), 1.0),
            xlabel="cover on defaulting buyers avoided", ylabel="cover on the others retained",
            title="Limit policy settings: loss avoided vs business kept")  # fmt: skip

@@ -8,7 +8,6 @@ import pytest
 
 from models.limits.backtest import (
     _decide,
-    _in_force,
     decision_value,
     policy_variant,
     summarise_backtest,
@@ -59,6 +58,8 @@ def test_policy_variants_scale_capacity_and_move_thresholds():
     assert cautious.cancel.grade == 8 and cautious.increase == policy.increase
     for grade, multiple in policy.capacity.equity_multiple.items():
         assert cautious.capacity.equity_multiple[grade] == pytest.approx(multiple * 0.5)
+    assert cautious.notice == policy.notice
+    assert policy_variant(policy, "no notice", notice_days=0).notice.days == 0
 
 
 def test_summary_pools_dates_before_taking_shares():
@@ -87,29 +88,6 @@ def test_summary_pools_dates_before_taking_shares():
     assert row["avoided_share"] == pytest.approx(100 / 400)  # not the mean of 1.0 and 0.0
     assert row["retained_share"] == pytest.approx(1900 / 2000)
     assert row["dates"] == 2
-
-
-def test_a_decided_cut_is_in_force_only_after_its_notice():
-    day = pd.Timestamp("2025-03-31")
-    versions = pd.DataFrame(
-        {
-            "policyholder_id": ["P1", "P1", "P2"],
-            "buyer_id": ["B1", "B1", "B2"],
-            "limit_amount": [100.0, 40.0, 70.0],
-            "requested_amount": [np.nan] * 3,
-            "exposure": [0.0] * 3,
-            "decision_date": [day - pd.Timedelta(days=400), day, day - pd.Timedelta(days=400)],
-            "effective_date": [pd.NaT, day + pd.Timedelta(days=30), pd.NaT],
-        }
-    )
-    pairs = pd.DataFrame({"policyholder_id": ["P1", "P1", "P2", "P3"],
-                          "buyer_id": ["B1", "B1", "B2", "B3"]})  # fmt: skip
-    when = np.array(
-        [day + pd.Timedelta(days=10), day + pd.Timedelta(days=31), day, day],
-        dtype="datetime64[ns]",
-    )
-    # the old limit until the notice ends, the cut after; an unknown pair has no cover
-    assert _in_force(versions, pairs, when).tolist() == [100.0, 40.0, 70.0, 0.0]
 
 
 def test_the_loop_decides_automatic_items_as_proposed_and_referred_ones_by_the_rule():

@@ -54,13 +54,13 @@ def daily_loop(ctx, first: dt.date, last: dt.date) -> None:
         rows.append(
             (day_ctx.day, f"{s['limits']:,}", f"{s['proposals']:,}", f"{s['automatic']:,}",
              f"{s['queue_new_today']:,}", f"{decided:,}", f"{queue:,}",
-             f"{s['decisions_applied']:,}", f"{s['alerts_total']:,}",
+             f"{s['alerts_total']:,}",
              "–" if s["score_psi"] is None else f"{s['score_psi']:.3f}",
              f"{s.get('rows', 0):,}" + (f" ({s['quarantined_rows']:,} bad)"
                                          if s.get("quarantined_rows") else ""))
         )  # fmt: skip
     numbers = ("limits", "proposals", "automatic", "to a human", "decided", "queue left",
-               "applied", "alerts", "PSI", "new rows")  # fmt: skip
+               "alerts", "PSI", "new rows")  # fmt: skip
     OUT.table(
         "The daily loop: proposals, automatic decisions, the underwriter's queue",
         ("as of", *numbers),

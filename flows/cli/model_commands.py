@@ -153,6 +153,7 @@ def backtest_limits(
         "still in force once the decisions took effect (after the notice period). The loop "
         "runs month by month: automatic decisions as proposed, referred ones by the stated "
         "underwriter rule (cuts accepted, increases at good grades granted, the rest "
-        "refused); buyers already in default apart."
+        "refused); buyers already in default apart. Starting book: each pair's first limit "
+        "above 0 in the lake (a defaulted buyer's cover before its cancellation)."
     )
     OUT.line(f"trade-off plot: {first['plot']}")

@@ -17,8 +17,9 @@ keeping the starting book unchanged it measures:
   decisions took effect, and the increases granted to them (the business kept);
 - the loop's load: proposals per date, the share decided automatically, items for a human.
 
-Simplifications, stated in the printout: the starting book is each pair's latest limit in
-the lake (the generated book keeps no older versions); dates are month ends, so a 30-day
+Simplifications, stated in the printout: the starting book is each pair's first limit
+above 0 in the lake (the generated book keeps a pair's latest decisions only, and for a
+buyer that defaulted the limit it had before); dates are month ends, so a 30-day
 notice takes effect by the next date; buyers already in default at as-of are reported
 apart (their cancellation is a fact, not a prediction).
 """
@@ -28,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.limits.book import PAIR_KEY, limits_as_of
+from models.limits.book import PAIR_KEY, amounts_in_force
 from models.limits.decisions import scripted_answers
 from models.limits.engine import recommend_limits
 from models.limits.inputs import assemble_pairs
@@ -64,8 +65,10 @@ def policy_variant(
     capacity_factor: float = 1.0,
     cancel_grade: int | None = None,
     increase_max_grade: int | None = None,
+    notice_days: int | None = None,
 ) -> LimitPolicy:
-    """A what-if copy of the policy: capacity multiples scaled, grade thresholds moved."""
+    """A what-if copy of the policy: capacity multiples scaled, grade thresholds moved, the
+    notice period changed."""
     cap = policy.capacity
 
     def scaled(table: dict[int, float]) -> dict[int, float]:
@@ -82,12 +85,16 @@ def policy_variant(
     increase = policy.increase.model_copy(
         update={"max_grade": increase_max_grade or policy.increase.max_grade}
     )
+    notice = policy.notice.model_copy(
+        update={"days": policy.notice.days if notice_days is None else notice_days}
+    )
     return policy.model_copy(
         update={
             "version": f"{policy.version}+{name}",
             "capacity": capacity,
             "cancel": cancel,
             "increase": increase,
+            "notice": notice,
         }
     )
 
@@ -142,36 +149,26 @@ def score_months(
 
 
 def _starting_book(limits: pd.DataFrame, first: pd.Timestamp) -> pd.DataFrame:
-    """Each pair's latest limit as one version in force from before the first date: the
-    book the loop starts from (the lake keeps only the latest generated decisions, so the
-    book is not rebuilt as it stood at each past date)."""
-    latest = limits_as_of(limits, pd.Timestamp.max.normalize())
+    """Each pair's first limit above 0 as one version in force from before the first date:
+    the book the loop starts from. The lake keeps each pair's latest decisions only (a
+    defaulted buyer: the limit before and its cancellation), so the book is not rebuilt as
+    it stood at each past date; the first version is the cover the buyer had before any
+    default, which is what the decisions are judged on."""
+    covered = limits.loc[limits["limit_amount"] > 0]
+    earliest = covered.sort_values([*PAIR_KEY, "decision_date"], kind="stable").drop_duplicates(
+        PAIR_KEY, keep="first"
+    )
     return pd.DataFrame(
         {
-            "policyholder_id": latest["policyholder_id"].to_numpy(),
-            "buyer_id": latest["buyer_id"].to_numpy(),
-            "limit_amount": latest["scheduled_amount"]
-            .fillna(latest["limit_amount"])
-            .to_numpy(dtype="float64"),
-            "requested_amount": latest["requested_amount"].to_numpy(dtype="float64"),
-            "exposure": latest["exposure"].to_numpy(dtype="float64"),
+            "policyholder_id": earliest["policyholder_id"].to_numpy(),
+            "buyer_id": earliest["buyer_id"].to_numpy(),
+            "limit_amount": earliest["limit_amount"].to_numpy(dtype="float64"),
+            "requested_amount": earliest["requested_amount"].to_numpy(dtype="float64"),
+            "exposure": earliest["exposure"].to_numpy(dtype="float64"),
             "decision_date": first - pd.Timedelta(days=1),
             "effective_date": pd.NaT,
         }
     ).astype({"decision_date": "datetime64[ns]", "effective_date": "datetime64[ns]"})
-
-
-def _in_force(versions: pd.DataFrame, pairs: pd.DataFrame, when: np.ndarray) -> np.ndarray:
-    """The limit of each row of `pairs` in force on its own date `when` (decisions taken so
-    far), 0 for a pair without one."""
-    out = np.zeros(len(pairs))
-    keys = pairs[PAIR_KEY].reset_index(drop=True)
-    for day in np.unique(when):
-        book = limits_as_of(versions, pd.Timestamp(day)).set_index(PAIR_KEY)["limit_amount"]
-        rows = np.flatnonzero(when == day)
-        index = pd.MultiIndex.from_frame(keys.iloc[rows])
-        out[rows] = book.reindex(index).fillna(0.0).to_numpy()
-    return out
 
 
 def _decide(recs: pd.DataFrame, policy: LimitPolicy, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -270,8 +267,8 @@ def backtest_limits(
             today = np.full(len(recs), date.to_datetime64())
             value = decision_value(
                 recs.assign(
-                    limit_amount=_in_force(start, recs, today),
-                    recommended_amount=_in_force(versions, recs, when),
+                    limit_amount=amounts_in_force(start, recs, today),
+                    recommended_amount=amounts_in_force(versions, recs, when),
                 ),
                 outcome["label"],
             )

@@ -86,3 +86,31 @@ def limits_as_of(limits: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         {"decision_date": "datetime64[ns]", "effective_date": "datetime64[ns]",
          "scheduled_date": "datetime64[ns]"}
     )  # fmt: skip
+
+
+def amounts_in_force(limits: pd.DataFrame, pairs: pd.DataFrame, when: np.ndarray) -> np.ndarray:
+    """The limit in force for each row of `pairs` on its own date `when[i]` (0 without one):
+    the rule of `limits_as_of`, for many pairs on many dates at once (the backtest asks
+    each defaulting buyer's cover on its own default day)."""
+    queries = (
+        pairs[PAIR_KEY]
+        .reset_index(drop=True)
+        .assign(_query=np.arange(len(pairs)), _when=np.asarray(when, dtype="datetime64[ns]"))
+    )
+    versions = limits[[*PAIR_KEY, "limit_amount", "decision_date"]].assign(
+        decision_date=limits["decision_date"].astype("datetime64[ns]"),
+        _effective=_effective(limits),
+    )
+    rows = queries.merge(versions, on=PAIR_KEY, how="inner")
+    rows = rows.loc[rows["decision_date"] <= rows["_when"]].sort_values(
+        ["_query", "decision_date"], kind="stable", ignore_index=True
+    )
+    same = (rows["_query"] == rows["_query"].shift(-1)).to_numpy()
+    next_decision = rows["decision_date"].shift(-1).to_numpy()
+    withdrawn = same & (next_decision < rows["_effective"].to_numpy())
+    live = rows.loc[~withdrawn & (rows["_effective"] <= rows["_when"]).to_numpy()]
+    latest = live.sort_values(["_query", "_effective", "decision_date"], kind="stable")
+    latest = latest.drop_duplicates("_query", keep="last")
+    out = np.zeros(len(pairs))
+    out[latest["_query"].to_numpy()] = latest["limit_amount"].to_numpy(dtype="float64")
+    return out
