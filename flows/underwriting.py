@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from data.contracts import CONTRACTS, empty_table
-from data.decisions import DecisionStore
+from data.decisions import DecisionStore, ProposalNotOpenError
 from data.ingest import ingest_directory
 from flows.context import RunContext
 from models.limits.book import PAIR_KEY, limits_as_of
@@ -305,16 +305,23 @@ class RequestDesk:
         ].iloc[0]
         previous = float(rec["limit_amount"])
         if rec["action"] == "refer":
-            published = self.store.add_proposal(
-                self.ctx.as_of, proposals_to_publish(recs.loc[[rec.name]])
-            )
-            proposal_id = int(published["id"].iat[0])
-            self.store.set_request_status(record.id, "queued", reason=rec["explanation"])
-            answer = RequestAnswer(
-                record.id, "queued", amount, None, previous, rec["explanation"], None,
+            explanation = rec["explanation"]
+            try:
+                published = self.store.add_proposal(
+                    self.ctx.as_of, proposals_to_publish(recs.loc[[rec.name]])
+                )
+                proposal_id: int | None = int(published["id"].iat[0])
+            except ProposalNotOpenError:  # the pair was decided today: one proposal a day
+                proposal_id = None
+                explanation = (
+                    f"{explanation} (the limit was decided today already: the request joins "
+                    "the queue with the next daily run)"
+                )
+            self.store.set_request_status(record.id, "queued", reason=explanation)
+            return RequestAnswer(
+                record.id, "queued", amount, None, previous, explanation, None,
                 proposal_id, None, time.perf_counter() - started,
             )  # fmt: skip
-            return answer
         granted = float(rec["recommended_amount"]) if rec["action"] == "increase" else previous
         action = "increase" if granted > previous else "maintain"
         effective = self.ctx.as_of

@@ -4,6 +4,7 @@ decisions change the book, and a decided pair is not proposed again without a re
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 
@@ -14,6 +15,7 @@ from data.decisions import AlreadyDecidedError, DecisionStore, DuplicateRequestE
 from data.lake import Lake
 from flows.daily import daily_rescore_flow
 from flows.underwriting import RequestDesk, decide
+from models.limits.backtest import policy_variant
 from models.limits.book import PAIR_KEY, limits_as_of
 from models.limits.decisions import DecisionRefused
 from tests.book_fixtures import context_for
@@ -210,3 +212,35 @@ def test_limit_requests_are_answered_at_once_or_queued(book, tmp_path, decision_
         with pytest.raises(DuplicateRequestError):
             desk.request(good["policyholder_id"], good["buyer_id"], 50_000_000.0, requested_by="t")
         assert _counts(store) == before
+
+
+def test_a_request_on_a_pair_decided_today_is_queued_for_the_next_run(
+    book, tmp_path, decision_db_url
+):
+    on = _loop(book, tmp_path, decision_db_url)
+    ctx = on(DAY)
+    daily_rescore_flow(ctx)  # the configured policy decides some cuts alone
+    store = ctx.decisions
+    automatic = store.decisions(outcome="automatic")
+    assert len(automatic) > 0
+    pair = automatic.loc[automatic["decided_action"] != "cancel"].iloc[0]
+    # then a policy with plentiful capacity and increases at any grade short of cancelling:
+    # a large request is worth an increase, above the system's authority, so it is referred
+    policy = policy_variant(ctx.policy, "open-handed", capacity_factor=100.0,
+                            increase_max_grade=ctx.policy.cancel.grade - 1)  # fmt: skip
+    desk = RequestDesk(dataclasses.replace(ctx, policy=policy), store)
+    answer = desk.request(pair["policyholder_id"], pair["buyer_id"], 90_000_000.0,
+                          requested_by="test")  # fmt: skip
+    # the pair's proposal of the day is decided already: no second one that day
+    assert answer.status == "queued" and answer.proposal_id is None
+    assert "next daily run" in answer.explanation
+    assert store.request(answer.request_id).status == "queued"
+    # the next run takes the request up although the pair was decided the day before
+    # (here the policy's answer is a decline: no increase within 90 days of a cut)
+    tomorrow = DAY + dt.timedelta(days=1)
+    daily_rescore_flow(dataclasses.replace(on(tomorrow), policy=policy))
+    recs = ctx.store.read(tomorrow, "recommendations")
+    mine = recs.loc[(recs["policyholder_id"] == pair["policyholder_id"])
+                    & (recs["buyer_id"] == pair["buyer_id"])]  # fmt: skip
+    assert len(mine) == 1 and mine["requested_amount"].iat[0] == 90_000_000.0
+    assert "REQUEST_" in mine["reason_codes"].iat[0]

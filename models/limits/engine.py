@@ -218,16 +218,18 @@ def _decided_recently(
     pairs: pd.DataFrame, grade: np.ndarray, limit: np.ndarray, policy: LimitPolicy
 ) -> np.ndarray:
     """Pairs decided (by an underwriter or automatically) within
-    `queue.reconsider_after_days` with nothing material since: same grade, no event or
-    request after the decision, exposure within the limit. Such a pair is not proposed
+    `queue.reconsider_after_days` with nothing material since: same grade, no event after the decision, no open request since the decision day,
+    exposure within the limit. Such a pair is not proposed
     again: a limit does not move every day as inputs drift."""
     decided_on = pairs["last_decision_date"]
     recent = _date_within(decided_on, pairs["as_of_date"], policy.queue.reconsider_after_days)
     recent &= ~(((pairs["as_of_date"] - decided_on).dt.days.to_numpy(na_value=-1)) < 0)
     at_decision = pairs["last_decision_grade"].to_numpy(dtype="float64", na_value=np.nan)
     material = ~(at_decision == grade)
-    for column in [f"last_{event}_date" for event in sorted(EVENT_TYPES)] + ["request_date"]:
+    for column in [f"last_{event}_date" for event in sorted(EVENT_TYPES)]:
         material |= (pairs[column] > decided_on).to_numpy(dtype=bool, na_value=False)
+    # a request still open was not answered by that decision, even when it came the same day
+    material |= (pairs["request_date"] >= decided_on).to_numpy(dtype=bool, na_value=False)
     material |= pairs["exposure"].to_numpy(dtype="float64", na_value=0.0) > limit
     return recent & ~material
 
