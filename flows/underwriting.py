@@ -77,7 +77,9 @@ def apply_decisions(ctx: RunContext, store: DecisionStore) -> int:
     ]  # a decision dated after this run's day waits for its day
     if pending.empty:
         return 0
-    versions = limit_versions(pending, limits_as_of(_book_table(ctx), ctx.timestamp))
+    book = _book_table(ctx)
+    book = book.loc[book["buyer_id"].isin(pending["buyer_id"])]  # only the decided buyers
+    versions = limit_versions(pending, limits_as_of(book, ctx.timestamp))
     if len(versions):
         first, last = int(pending["id"].min()), int(pending["id"].max())
         with tempfile.TemporaryDirectory() as tmp:
