@@ -264,8 +264,13 @@ class RequestDesk:
         )
         self.model_version = str(scores["model_version"].iat[0]) if len(scores) else ""
         features = _request_features(tables, ctx.timestamp)
+        # the recommendations of the policy's no-increase window, the day's own run included:
+        # a limit cut in that window gets no increase on request either
+        _, _, history = ctx.store.previous_outputs(
+            ctx.as_of + dt.timedelta(days=1), ctx.policy.hysteresis.no_increase_after_decrease_days
+        )
         pairs = assemble_pairs(
-            ctx.timestamp, tables, scores, features, previous, None,
+            ctx.timestamp, tables, scores, features, previous, history,
             grace_days=ctx.policy.capacity.payment_grace_days,
             decisions=recent_decisions(store, ctx), requests=open_requests(store),
         )  # fmt: skip

@@ -214,33 +214,46 @@ def test_limit_requests_are_answered_at_once_or_queued(book, tmp_path, decision_
         assert _counts(store) == before
 
 
-def test_a_request_on_a_pair_decided_today_is_queued_for_the_next_run(
+def test_a_request_after_a_cut_is_declined_and_one_on_a_pair_decided_today_is_queued(
     book, tmp_path, decision_db_url
 ):
     on = _loop(book, tmp_path, decision_db_url)
+    configured = on(DAY).policy
+    # a policy with plentiful capacity and increases at any grade short of cancelling: a
+    # large request is worth an increase above the system's authority, so it is referred
+    policy = policy_variant(configured, "open-handed", capacity_factor=100.0,
+                            increase_max_grade=configured.cancel.grade - 1)  # fmt: skip
     ctx = on(DAY)
-    daily_rescore_flow(ctx)  # the configured policy decides some cuts alone
+    daily_rescore_flow(ctx)  # the configured policy cuts some limits alone
     store = ctx.decisions
-    automatic = store.decisions(outcome="automatic")
-    assert len(automatic) > 0
-    pair = automatic.loc[automatic["decided_action"] != "cancel"].iloc[0]
-    # then a policy with plentiful capacity and increases at any grade short of cancelling:
-    # a large request is worth an increase, above the system's authority, so it is referred
-    policy = policy_variant(ctx.policy, "open-handed", capacity_factor=100.0,
-                            increase_max_grade=ctx.policy.cancel.grade - 1)  # fmt: skip
+    cuts = store.decisions(outcome="automatic")
+    cuts = cuts.loc[cuts["decided_action"].isin(["decrease", "cancel"])]
+    assert len(cuts) > 0
     desk = RequestDesk(dataclasses.replace(ctx, policy=policy), store)
-    answer = desk.request(pair["policyholder_id"], pair["buyer_id"], 90_000_000.0,
+    cut = cuts.iloc[0]
+    answer = desk.request(cut["policyholder_id"], cut["buyer_id"], 90_000_000.0,
                           requested_by="test")  # fmt: skip
-    # the pair's proposal of the day is decided already: no second one that day
+    # no increase within the policy's window after a cut, on request either
+    assert answer.status == "declined" and answer.granted == answer.previous
+    assert "recent decrease" in answer.explanation
+
+    # a pair an underwriter decided today without a cut: no second proposal that day, the
+    # request waits for the next daily run, which takes it up
+    store.add_user("uma", "underwriter", authority_amount=100_000_000)
+    queue = store.open_proposals(as_of=DAY, human_required=True)
+    kept = queue.loc[~queue["proposed_action"].isin(["decrease", "cancel"])]
+    if kept.empty:
+        pytest.skip("the generated book has no referred item without a cut today")
+    item = kept.iloc[0]
+    decide(ctx, store, int(item["id"]), outcome="rejected", user="uma", reason="kept as is")
+    answer = desk.request(item["policyholder_id"], item["buyer_id"], 90_000_000.0,
+                          requested_by="test")  # fmt: skip
     assert answer.status == "queued" and answer.proposal_id is None
     assert "next daily run" in answer.explanation
     assert store.request(answer.request_id).status == "queued"
-    # the next run takes the request up although the pair was decided the day before
-    # (here the policy's answer is a decline: no increase within 90 days of a cut)
     tomorrow = DAY + dt.timedelta(days=1)
     daily_rescore_flow(dataclasses.replace(on(tomorrow), policy=policy))
-    recs = ctx.store.read(tomorrow, "recommendations")
-    mine = recs.loc[(recs["policyholder_id"] == pair["policyholder_id"])
-                    & (recs["buyer_id"] == pair["buyer_id"])]  # fmt: skip
+    waiting = store.open_proposals(as_of=tomorrow, human_required=True)
+    mine = waiting.loc[(waiting["policyholder_id"] == item["policyholder_id"])
+                       & (waiting["buyer_id"] == item["buyer_id"])]  # fmt: skip
     assert len(mine) == 1 and mine["requested_amount"].iat[0] == 90_000_000.0
-    assert "REQUEST_" in mine["reason_codes"].iat[0]

@@ -325,11 +325,14 @@ HISTORY = pd.DataFrame(
 )
 
 
-def test_last_decrease_is_the_latest_earlier_decrease_or_cancel():
+def test_last_decrease_is_the_latest_decrease_or_cancel_up_to_as_of():
+    # a run of the day itself counts (the request desk answers after the day's run)
     out = last_decrease_dates(HISTORY, AS_OF).set_index(PAIR_KEY)["last_decrease_date"]
-    assert out.to_dict() == {("P1", "B1"): D("2026-04-15"), ("P1", "B2"): D("2026-04-30")}
+    assert out.to_dict() == {("P1", "B1"): D("2026-06-30"), ("P1", "B2"): D("2026-04-30")}
+    earlier = last_decrease_dates(HISTORY, D("2026-06-29")).set_index(PAIR_KEY)
+    assert earlier["last_decrease_date"].to_dict()[("P1", "B1")] == D("2026-04-15")
     pairs = assemble(history=HISTORY)
-    assert row(pairs, "P1", "B1")["last_decrease_date"] == D("2026-04-15")
+    assert row(pairs, "P1", "B1")["last_decrease_date"] == D("2026-06-30")
     assert row(pairs, "P1", "B2")["last_decrease_date"] == D("2026-04-30")
     assert pd.isna(row(pairs, "P2", "B1")["last_decrease_date"])  # only an increase
 

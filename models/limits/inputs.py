@@ -69,7 +69,9 @@ def last_event_dates(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
 
 
 def last_decrease_dates(history: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Per pair, the latest earlier as-of date whose recommendation cut or cancelled the limit.
+    """Per pair, the latest as-of date up to `as_of` whose recommendation cut or cancelled
+    the limit (a daily run's history holds earlier days only; the request desk, answering
+    after the day's run, passes that run too).
 
     `history` holds earlier recommendations (policyholder_id, buyer_id, as_of_date,
     proposed_action); a referred cut counts too, since the underwriter saw it.
@@ -78,7 +80,7 @@ def last_decrease_dates(history: pd.DataFrame | None, as_of: pd.Timestamp) -> pd
     if history is None or history.empty:
         return pd.DataFrame(columns=columns).astype({"last_decrease_date": "datetime64[ns]"})
     earlier = history.loc[
-        (history["as_of_date"] < as_of) & history["proposed_action"].isin(DECREASING_ACTIONS)
+        (history["as_of_date"] <= as_of) & history["proposed_action"].isin(DECREASING_ACTIONS)
     ]
     out = earlier.groupby(PAIR_KEY, sort=False)["as_of_date"].max().rename("last_decrease_date")
     return out.reset_index().astype({"last_decrease_date": "datetime64[ns]"})
