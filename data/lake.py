@@ -88,6 +88,25 @@ def atomic_write_parquet(frame: pd.DataFrame | pa.Table, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+#: A text cell starting with one of these is a formula to a spreadsheet (`=HYPERLINK(...)`,
+#: `@SUM(...)`, `+cmd|...`); a tab or carriage return can hide one after it.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell that a spreadsheet would run as a formula prefixed
+    with an apostrophe (shown as text, OWASP's advice); numbers stay numbers."""
+    out = frame.copy()
+    for name in out.columns:
+        values = out[name]
+        if values.dtype == object or pd.api.types.is_string_dtype(values):
+            text = values.astype("string")
+            risky = text.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+            if risky.any():
+                out[name] = values.astype(object).where(~risky, "'" + text.astype(object))
+    return out
+
+
 def csv_ready(frame: pd.DataFrame) -> pa.Table:
     """The frame as Arrow for a CSV an underwriter opens: date-only timestamps as dates."""
     columns = {}

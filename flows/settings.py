@@ -24,6 +24,10 @@ command-line options win over both, per call.
 | policy_path | SOLVENCY_POLICY | the shipped config/limit_policy.yaml |
 | monitoring_path | SOLVENCY_MONITORING | the shipped config/monitoring.yaml |
 | decision_db_url | SOLVENCY_DECISION_DB | sqlite:///data/decisions.db (PostgreSQL in production) |
+| web_host | SOLVENCY_WEB_HOST | 127.0.0.1 (the workbench listens on this machine only) |
+| web_port | SOLVENCY_WEB_PORT | 8000 |
+| web_secret_key | SOLVENCY_WEB_SECRET_KEY | unset: a random key kept in data/workbench-secret.key (with a warning) |
+| web_https_only | SOLVENCY_WEB_HTTPS_ONLY | false (set true behind TLS: the session cookie is then sent over HTTPS only) |
 
 The settings are read once, where a run starts (a command, a deployment's flow run, a test),
 and travel inside the run context (`flows/context.py`).
@@ -35,7 +39,7 @@ import datetime as dt
 import os
 import re
 import tomllib
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -63,7 +67,13 @@ ENVIRONMENT = {
     "policy_path": "SOLVENCY_POLICY",
     "monitoring_path": "SOLVENCY_MONITORING",
     "decision_db_url": "SOLVENCY_DECISION_DB",
+    "web_host": "SOLVENCY_WEB_HOST",
+    "web_port": "SOLVENCY_WEB_PORT",
+    "web_secret_key": "SOLVENCY_WEB_SECRET_KEY",
+    "web_https_only": "SOLVENCY_WEB_HTTPS_ONLY",
 }
+#: Settings never written into a deployment's parameters or a log line.
+SECRET_FIELDS = ("web_secret_key",)
 PATH_FIELDS = (
     "lake_dir",
     "demo_dir",
@@ -120,6 +130,12 @@ class Settings:
     monitoring_path: Path = MONITORING_PATH
     #: The decision store (SQLAlchemy URL): decisions, limit requests, the audit log, users.
     decision_db_url: str = "sqlite:///data/decisions.db"
+    #: The underwriters' workbench (`solvency ui`): where it listens, the key that signs its
+    #: session cookies (None: a random one kept beside the lake), cookies over HTTPS only.
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    web_secret_key: str | None = field(default=None, repr=False)
+    web_https_only: bool = False
 
     def __post_init__(self) -> None:
         if self.task_runner not in TASK_RUNNERS:
@@ -140,6 +156,10 @@ class Settings:
             raise SettingsError(f"partition_buyers must be >= 1, got {self.partition_buyers}")
         if self.workers is not None and self.workers < 1:
             raise SettingsError(f"workers must be >= 1, got {self.workers}")
+        if not 0 < self.web_port < 65536:
+            raise SettingsError(f"web_port must be a TCP port (1-65535), got {self.web_port}")
+        if self.web_secret_key is not None and len(self.web_secret_key) < 32:
+            raise SettingsError("web_secret_key must be at least 32 characters (use a random one)")
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Settings:
@@ -153,8 +173,13 @@ class Settings:
         return cls(**{name: _convert(name, value) for name, value in values.items()})
 
     def to_mapping(self) -> dict[str, Any]:
-        """Plain JSON values (paths as text), e.g. a deployment's parameters."""
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        """Plain JSON values (paths as text), e.g. a deployment's parameters; secrets are
+        left out (a process that needs one reads it from its own environment)."""
+        return {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in asdict(self).items()
+            if k not in SECRET_FIELDS
+        }
 
     def anchored(self, root: Path) -> Settings:
         """The same settings with relative paths (and a relative SQLite MLflow store) read
@@ -245,9 +270,9 @@ def _convert(name: str, value: Any) -> Any:
     try:
         if name in PATH_FIELDS:
             return Path(value)
-        if name in ("workers", "partition_buyers"):
+        if name in ("workers", "partition_buyers", "web_port"):
             return int(value)
-        if name == "auto_promote":
+        if name in ("auto_promote", "web_https_only"):
             if isinstance(value, bool):
                 return value
             text = str(value).strip().lower()

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from data.contracts import CONTRACTS, empty_table
-from data.decisions import DecisionStore, ProposalNotOpenError
+from data.decisions import DecisionStore, ProposalNotOpenError, UnknownProposalError
 from data.ingest import ingest_directory
 from flows.context import RunContext
 from models.limits.book import PAIR_KEY, limits_as_of
@@ -166,7 +166,7 @@ def decide_today(
     }
 
 
-def _notice_for(proposal: Any, ctx: RunContext) -> int:
+def notice_for(proposal: Any, ctx: RunContext) -> int:
     """The notice a reduction of this proposal takes: none on a cancelling event."""
     codes = set(str(proposal.reason_codes).split("|"))
     immediate = ctx.policy.notice.immediate_on_events and bool(codes & set(IMMEDIATE_REASONS))
@@ -195,7 +195,7 @@ def decide(
         raise DecisionRefused(f"{user} is a {underwriter.role}: only underwriters decide limits")
     proposal = store.proposal(proposal_id)
     if proposal is None:
-        raise DecisionRefused(f"no proposal with id {proposal_id}: see `solvency queue`")
+        raise UnknownProposalError(f"no proposal with id {proposal_id}: see `solvency queue`")
     taken = human_decision(
         {
             "limit_amount": proposal.limit_amount,
@@ -205,7 +205,7 @@ def decide(
         amount,
         underwriter.authority_amount,
         ctx.as_of,
-        _notice_for(proposal, ctx),
+        notice_for(proposal, ctx),
         reason,
     )
     record = store.record_decision(

@@ -50,13 +50,15 @@ class StandInModel:
         return 1 / (1 + np.exp(-z))
 
 
-@pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    """A generated book loaded as known on BASE, daily drops after it, a champion in MLflow."""
-    root = tmp_path_factory.mktemp("daily")
+def make_book(root: Path, edit=None) -> dict:
+    """A generated book under `root` (see the module docstring); `edit(tables)` may change
+    the generated tables before they are written (a hostile buyer name, say)."""
     source = root / "source"
     config = GeneratorConfig(n_buyers=250, months=26, end_date=END, seed=11)
-    write_portfolio(generate_portfolio(config), source)
+    portfolio = generate_portfolio(config)
+    if edit is not None:
+        edit(portfolio.tables)
+    write_portfolio(portfolio, source)
     plan = split_daily_drops(source, BASE, END, root / "drops")
     lake_dir = root / "lake"
     ingest_directory(plan.base_dir, Lake(lake_dir), load_date=BASE)
@@ -78,7 +80,7 @@ def book(tmp_path_factory):
         drop_dir=root / "drops",
         decision_db_url=f"sqlite:///{root}/decisions.db",
     )
-    yield {
+    return {
         "root": root,
         "lake": lake_dir,
         "drops": root / "drops",
@@ -89,16 +91,10 @@ def book(tmp_path_factory):
     }
 
 
-def _context(book, date: dt.date, **changes) -> RunContext:
-    """The book's run context for `date`, with settings changed as given; a copied lake
-    gets its own decision store (decisions belong to the book they change)."""
-    import dataclasses
-
-    if "lake_dir" in changes and "decision_db_url" not in changes:
-        lake = Path(changes["lake_dir"])
-        changes["decision_db_url"] = f"sqlite:///{lake.parent}/{lake.name}-decisions.db"
-
-    return RunContext.build(dataclasses.replace(book["settings"], **changes), date)
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    """A generated book loaded as known on BASE, daily drops after it, a champion in MLflow."""
+    yield make_book(tmp_path_factory.mktemp("daily"))
 
 
 def context_for(book, date: dt.date, **changes) -> RunContext:

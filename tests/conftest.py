@@ -25,7 +25,7 @@ import pytest  # noqa: E402
 
 import flows  # noqa: E402,F401  (sets the telemetry defaults)
 
-pytest_plugins = ["tests.db_fixtures", "tests.book_fixtures"]
+pytest_plugins = ["tests.db_fixtures", "tests.book_fixtures", "tests.web_fixtures"]
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

@@ -286,6 +286,21 @@ class LimitRequest(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
+class Assignment(Base):
+    """Which underwriter looks after a (policyholder, buyer) limit: kept per pair, not per
+    proposal, so the pair's items come back to the same person day after day."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("policyholder_id", "buyer_id"), NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policyholder_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    buyer_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    assigned_to: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    assigned_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    assigned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
 class AuditEntry(Base):
     """Append-only: database triggers (installed by the migration) refuse UPDATE and DELETE
     (and TRUNCATE on PostgreSQL), whatever program connects."""

@@ -85,6 +85,7 @@ from data.decisions.schema import (
     OUTCOMES,
     REQUEST_STATUSES,
     ROLES,
+    Assignment,
     AuditEntry,
     Decision,
     LimitRequest,
@@ -101,6 +102,7 @@ DECISIONS: Table = Decision.__table__  # type: ignore[assignment]
 REQUESTS: Table = LimitRequest.__table__  # type: ignore[assignment]
 AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
 USERS: Table = User.__table__  # type: ignore[assignment]
+ASSIGNMENTS: Table = Assignment.__table__  # type: ignore[assignment]
 
 #: The account automatic decisions and scheduled publications are recorded under.
 SYSTEM = "system"
@@ -277,6 +279,65 @@ class DecisionStore:
             user_id = session.scalar(select(USERS.c.id).where(USERS.c.name == name))
             action = "user.api_token_revoked" if token_hash is None else "user.api_token_set"
             _audit(session, actor, action, "user", user_id, {"name": name})
+
+    def set_password_hash(self, name: str, password_hash: str, *, actor: str = SYSTEM) -> None:
+        """Store the hash of a user's new password (never the password; the hash is not
+        logged either)."""
+        with self._transaction() as session:
+            user_id = session.scalar(select(USERS.c.id).where(USERS.c.name == name))
+            if user_id is None:
+                raise UnknownUserError(f"no user named {name!r}")
+            session.execute(
+                update(USERS).where(USERS.c.id == user_id).values(password_hash=password_hash)
+            )
+            _audit(session, actor, "user.password_set", "user", user_id, {"name": name})
+
+    def user_by_token_hash(self, token_hash: str) -> UserRecord | None:
+        """The active user holding the API token with this hash (None: no such token)."""
+        with self._transaction(write=False) as session:
+            user = session.scalar(
+                select(User).where(User.api_token_hash == token_hash, User.active.is_(True))
+            )
+            return None if user is None else _record(UserRecord, user)
+
+    # -- assignments ----------------------------------------------------------------------
+
+    def assign(
+        self, policyholder_id: str, buyer_id: str, assigned_to: str | None, *, actor: str
+    ) -> None:
+        """Give a limit (policyholder, buyer) to an underwriter, or take it back (None)."""
+        policyholder_id, buyer_id = (
+            _text(policyholder_id, "policyholder_id"),
+            _text(buyer_id, "buyer_id"),
+        )
+        pair = (ASSIGNMENTS.c.policyholder_id == policyholder_id) & (
+            ASSIGNMENTS.c.buyer_id == buyer_id
+        )
+        with self._transaction() as session:
+            if assigned_to is not None:
+                holder = session.scalar(select(USERS.c.role).where(USERS.c.name == assigned_to))
+                if holder != "underwriter":
+                    raise UnknownUserError(f"no underwriter named {assigned_to!r}")
+            session.execute(delete(ASSIGNMENTS).where(pair))
+            if assigned_to is not None:
+                session.execute(
+                    insert(ASSIGNMENTS).values(
+                        policyholder_id=policyholder_id, buyer_id=buyer_id,
+                        assigned_to=assigned_to, assigned_by=actor, assigned_at=utc_now(),
+                    )
+                )  # fmt: skip
+            _audit(
+                session, actor, "assignment.set" if assigned_to else "assignment.removed",
+                "limit", f"{policyholder_id}/{buyer_id}", {"assigned_to": assigned_to},
+            )  # fmt: skip
+
+    def assignments(self, **filters: Any) -> pd.DataFrame:
+        """Who looks after which limit. Filters: policyholder_id, buyer_id, assigned_to."""
+        query = _equal_filters(
+            select(ASSIGNMENTS), ASSIGNMENTS, filters,
+            ("policyholder_id", "buyer_id", "assigned_to"), timed=False,
+        )  # fmt: skip
+        return self._frame(query.order_by(ASSIGNMENTS.c.id), ASSIGNMENTS)
 
     # -- proposals ------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 - `daily_commands`: rescore, score, recommend, recommendations, monitoring, serve
   (operations and underwriters);
 - `underwriting_commands`: queue, decide, decisions, request, users, db (the decision loop);
+- `web_commands`: ui (the underwriters' workbench), users password, users token;
 - `demo`: every step on a generated book.
 
 Importing it has no side effect beyond defining the commands: settings are read when a
@@ -14,7 +15,14 @@ command runs.
 
 import sys
 
-from flows.cli import daily_commands, data_commands, demo, model_commands, underwriting_commands
+from flows.cli import (
+    daily_commands,
+    data_commands,
+    demo,
+    model_commands,
+    underwriting_commands,
+    web_commands,
+)
 from flows.cli.app import app
 
 __all__ = [
@@ -25,6 +33,7 @@ __all__ = [
     "main",
     "model_commands",
     "underwriting_commands",
+    "web_commands",
 ]
 
 

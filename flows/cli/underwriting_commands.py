@@ -57,7 +57,7 @@ def db_upgrade() -> None:
 
 @users_app.command("add")
 def users_add(
-    name: Annotated[str, typer.Argument(help="User name (as given to --user).")],
+    name: Annotated[str, typer.Argument(help="User name (as given to --user and at sign-in).")],
     role: Annotated[
         str, typer.Option("--role", help="underwriter, analyst or viewer.")
     ] = "underwriter",
@@ -65,20 +65,33 @@ def users_add(
         float | None,
         typer.Option("--authority", help="Largest limit (EUR) the user may keep or grant."),
     ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from stdin (else one is made)."),
+    ] = False,
 ) -> None:
-    """Add a user; underwriters decide limits up to their authority amount."""
+    """Add a user of the workbench and the command line; underwriters decide limits up to
+    their authority amount. A random password is printed once unless given on stdin."""
     from data.decisions import DecisionStoreError
+    from flows.cli.web_commands import _read_password
+    from flows.web.auth import hash_password, new_password
 
     if role not in ("underwriter", "analyst", "viewer"):
         raise typer.BadParameter("must be underwriter, analyst or viewer", param_hint="--role")
     if role == "underwriter" and (authority is None or authority <= 0):
         raise typer.BadParameter("an underwriter needs an authority > 0", param_hint="--authority")
+    given = _read_password(password_stdin)
+    password = given or new_password()
     try:
-        user = run_context().decisions.add_user(name, role, authority_amount=authority)
+        user = run_context().decisions.add_user(
+            name, role, authority_amount=authority, password_hash=hash_password(password)
+        )
     except DecisionStoreError as exc:
         fail(str(exc))
     held = "" if user.authority_amount is None else f", authority EUR {user.authority_amount:,.0f}"
     OUT.success(f"user {user.name} added: {user.role}{held}")
+    if given is None:
+        OUT.line(f"password (shown once): {password}")
 
 
 @users_app.command("list")

@@ -41,6 +41,14 @@ class DecisionRefused(ValueError):
     """A decision that may not be taken as asked; the message says why (nothing is written)."""
 
 
+class AboveAuthority(DecisionRefused):
+    """The limit decided is above the underwriter's authority (another must decide)."""
+
+    def __init__(self, message: str, amount: float) -> None:
+        super().__init__(message)
+        self.amount = amount
+
+
 def proposals_to_publish(recommendations: pd.DataFrame) -> pd.DataFrame:
     """The day's proposals: every recommendation that would change the book (not
     `maintain`), in queue order."""
@@ -126,9 +134,10 @@ def human_decision(
     # The limit the underwriter keeps in force or grants must be within their authority.
     if authority is None or decided > authority:
         held = "no authority" if authority is None else f"authority EUR {authority:,.0f}"
-        raise DecisionRefused(
+        raise AboveAuthority(
             f"a limit of EUR {decided:,.0f} is above your {held}: an underwriter with a "
-            "higher authority must decide"
+            "higher authority must decide",
+            decided,
         )
     if decided > current:
         action, notice = "increase", 0
