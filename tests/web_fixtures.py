@@ -32,7 +32,7 @@ from tests.book_fixtures import BASE, END, context_for, make_book
 HOSTILE_NAMES = (
     "<script>alert(1)</script> Holding",
     '"><img src=x onerror=alert(2)> Trading',
-    "=HYPERLINK(\"http://evil.example\",\"click\") GmbH",
+    '=HYPERLINK("http://evil.example","click") GmbH',
 )
 PASSWORDS = {"uw": "uw-password-1", "boss": "boss-password-1", "ana": "ana-password-1",
              "vic": "vic-password-1"}  # fmt: skip
