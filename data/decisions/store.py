@@ -300,6 +300,14 @@ class DecisionStore:
             )
             return None if user is None else _record(UserRecord, user)
 
+    def log_event(
+        self, actor: str, action: str, entity: str, entity_id: Any, details: Mapping[str, Any]
+    ) -> None:
+        """An entry in the audit log for something that changes no table (a sign-in, a
+        refused sign-in)."""
+        with self._transaction() as session:
+            _audit(session, _text(actor, "actor"), action, entity, entity_id, details)
+
     # -- assignments ----------------------------------------------------------------------
 
     def assign(

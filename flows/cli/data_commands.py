@@ -32,7 +32,7 @@ def show_settings() -> None:
     from dataclasses import asdict
 
     from flows.cli.app import STATE
-    from flows.settings import ENVIRONMENT, Settings
+    from flows.settings import ENVIRONMENT, SECRET_FIELDS, Settings
 
     current = settings()
     config = STATE.environment.get("SOLVENCY_CONFIG")
@@ -41,7 +41,16 @@ def show_settings() -> None:
         f"solvency settings (config file: {config or 'none, SOLVENCY_CONFIG unset'})",
         ("setting", "value", "variable", "from"),
         [
-            (name, "unset" if value is None else str(value), ENVIRONMENT[name], sources[name])
+            (
+                name,
+                "unset"
+                if value is None
+                else "(set, not shown)"
+                if name in SECRET_FIELDS
+                else str(value),
+                ENVIRONMENT[name],
+                sources[name],
+            )
             for name, value in asdict(current).items()
         ],
     )

@@ -71,6 +71,20 @@ def daily_loop(ctx, first: dt.date, last: dt.date) -> None:
         OUT.line(f"latest outputs:    {result.pointer}")
 
 
+def workbench_account(store) -> str | None:
+    """The demo underwriter's workbench password: made (and returned, to be shown once) the
+    first time; None when it has one already."""
+    from flows.web.auth import hash_password, new_password
+
+    if store.user(UNDERWRITER) is None:
+        store.add_user(UNDERWRITER, "underwriter", authority_amount=5_000_000)
+    if store.user(UNDERWRITER).password_hash:
+        return None
+    password = new_password()
+    store.set_password_hash(UNDERWRITER, hash_password(password))
+    return password
+
+
 @app.command()
 def demo(
     buyers: Annotated[
@@ -165,3 +179,15 @@ def demo(
         "Quarantined rows: `solvency quarantine`. Re-running the demo is idempotent: the same "
         "files are not loaded twice and each date's outputs are replaced as a unit."
     )
+    OUT.rule("the underwriters' workbench")
+    password = workbench_account(ctx.decisions)
+    address = f"http://{settings.web_host}:{settings.web_port}/"
+    OUT.line(f"Start it with `uv run solvency ui` and open {address}")
+    if password:
+        OUT.line(f"Sign in as {UNDERWRITER} with the password {password} (shown this once; "
+                 f"`solvency users password {UNDERWRITER}` sets a new one).")  # fmt: skip
+    else:
+        OUT.line(f"Sign in as {UNDERWRITER} (its password was shown by the first demo run; "
+                 f"`solvency users password {UNDERWRITER}` sets a new one).")  # fmt: skip
+    OUT.line("More accounts: `solvency users add NAME --role underwriter|analyst|viewer "
+             "--authority EUR`; API tokens: `solvency users token NAME`.")  # fmt: skip

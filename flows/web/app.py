@@ -34,7 +34,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from data.decisions import DecisionStore
 from flows.context import RunContext
 from flows.settings import Settings
-from flows.web.auth import secret_key
+from flows.web.auth import SignInThrottle, secret_key
 from flows.web.book import BookCache, BookNotReady
 
 LOG = logging.getLogger("solvency.workbench")
@@ -61,9 +61,11 @@ class Workbench:
     decisions: DecisionStore
     book: BookCache
     desk_lock: threading.Lock
+    throttle: SignInThrottle
     desk: object | None = None
     desk_built_at: dt.datetime | None = None
     desk_day: str | None = None
+    desk_error: str | None = None
 
     def context(self) -> RunContext:
         """The run context of a request: today in the settings' time zone."""
@@ -84,6 +86,21 @@ class Workbench:
     def forget_desk(self) -> None:
         self.desk = None
 
+    def warm_up(self) -> None:
+        """Read the book, then prepare the request desk, so the first request is quick."""
+        if self.book.build_now() is None:
+            return
+        try:
+            with self.desk_lock:
+                self.request_desk()
+        except Exception as exc:  # the API will say so on its first request
+            self.desk_error = str(exc)
+            LOG.exception("the limit-request desk could not be prepared")
+
+    @property
+    def ready(self) -> bool:
+        return self.book.ready and (self.desk is not None or self.desk_error is not None)
+
 
 def create_app(settings: Settings, *, build_in_background: bool = True) -> FastAPI:
     """The workbench on these settings. The book view is read at start-up (in a background
@@ -102,14 +119,14 @@ def create_app(settings: Settings, *, build_in_background: bool = True) -> FastA
             secret_key_file(settings),
         )
     book = BookCache(lambda: base.on(settings.today()))
-    workbench = Workbench(base, store, book, threading.Lock())
+    workbench = Workbench(base, store, book, threading.Lock(), SignInThrottle())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if build_in_background:
-            threading.Thread(target=workbench.book.build_now, daemon=True).start()
+            threading.Thread(target=workbench.warm_up, name="warm-up", daemon=True).start()
         else:
-            workbench.book.build_now()
+            workbench.warm_up()
         yield
         store.close()
 
@@ -163,7 +180,7 @@ def create_app(settings: Settings, *, build_in_background: bool = True) -> FastA
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         book = workbench.book
-        if book.ready:
+        if workbench.ready:
             view = book.view()
             return JSONResponse({"status": "ok", "as_of": view.as_of.isoformat(),
                                  "buyers": len(view.buyers)})  # fmt: skip

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections import defaultdict, deque
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -94,3 +97,37 @@ def secret_key(configured: str | None, key_file: Path) -> tuple[str, bool]:
     tmp.chmod(0o600)
     tmp.replace(key_file)
     return key, True
+
+
+class SignInThrottle:
+    """Refuses sign-in for a user name after `attempts` failures within `window` seconds,
+    until the window has passed (guessing passwords becomes too slow to matter). Kept in
+    memory per process: a restart forgets, which a lock-out of minutes can afford."""
+
+    def __init__(self, attempts: int = 5, window: float = 900.0) -> None:
+        self.attempts, self.window = attempts, window
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _recent(self, name: str, now: float) -> deque[float]:
+        failures = self._failures[name.lower()]
+        while failures and now - failures[0] > self.window:
+            failures.popleft()
+        return failures
+
+    def blocked_for(self, name: str) -> float:
+        """Seconds until `name` may try again (0: now)."""
+        now = time.monotonic()
+        with self._lock:
+            failures = self._recent(name, now)
+            if len(failures) < self.attempts:
+                return 0.0
+            return max(0.0, self.window - (now - failures[0]))
+
+    def failed(self, name: str) -> None:
+        with self._lock:
+            self._recent(name, time.monotonic()).append(time.monotonic())
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(name.lower(), None)

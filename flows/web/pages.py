@@ -163,26 +163,49 @@ def login_page(request: Request, next: str = "/queue"):
 @router.post("/login")
 async def login(request: Request):
     form = await form_with_csrf(request)
-    name, password = form.get("username", "").strip(), form.get("password", "")
-    store = workbench(request).decisions
+    name, password = form.get("username", "").strip()[:128], form.get("password", "")
+    bench = workbench(request)
+    next_page = local_path(form.get("next"), "/queue")
+    wait = bench.throttle.blocked_for(name)
+    if wait:
+        return render(
+            request, "login.html",
+            {"user": None, "next": next_page, "username": name,
+             "error": f"Too many failed sign-ins for {name}: try again in "
+                      f"{max(1, round(wait / 60))} minute(s)."},
+            status_code=429,
+        )  # fmt: skip
+    store = bench.decisions
     user = store.user(name) if name else None
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.active or user.role not in WEB_ROLES:
+        bench.throttle.failed(name)
+        store.log_event(name or "(empty)", "user.sign_in_refused", "user", None,
+                        {"name": name, "client": _client(request)})  # fmt: skip
         return render(
             request, "login.html",
-            {"user": None, "next": local_path(form.get("next"), "/queue"),
+            {"user": None, "next": next_page,
              "error": "Unknown user name or wrong password.", "username": name},
             status_code=401,
         )  # fmt: skip
+    bench.throttle.succeeded(name)
+    store.log_event(user.name, "user.signed_in", "user", user.id, {"client": _client(request)})
     request.session.clear()  # a new session: no fixation of an earlier cookie
     request.session["user"] = user.name
     request.session["csrf"] = new_csrf_token()
-    return RedirectResponse(local_path(form.get("next"), "/queue"), status_code=303)
+    return RedirectResponse(next_page, status_code=303)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 @router.post("/logout")
 async def logout(request: Request):
     await form_with_csrf(request)
+    name = request.session.get("user")
+    if name:
+        workbench(request).decisions.log_event(name, "user.signed_out", "user", None, {})
     request.session.clear()
     flash(request, "You are signed out.")
     return RedirectResponse("/login", status_code=303)
