@@ -9,7 +9,9 @@ bench_daily and bench_requests): a generated 100,000-buyer, 24-month portfolio (
 generator and ingestion), the LightGBM champion of bench_daily, one daily run of the day
 (scores published, proposals and automatic decisions in a fresh SQLite decision store,
 exactly as bench_requests prepares it), and an underwriter with a password and an API token
-added to that store.
+added to that store. The day runs on a copy of the cached lake in a temporary folder (the
+daily run and the app's granted requests write into the book), so every run of this
+benchmark starts from the same book.
 
 Then the app is started as a real server (`python -m flows.cli ui` on a free local port, in
 its own process) and, once `GET /healthz` answers 200 (its start-up time is reported), one
@@ -40,6 +42,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -246,8 +249,7 @@ def _timed(client, method: str, url: str, **kwargs) -> tuple[int, float, float |
 
 def _run_endpoint(client, calls: list[tuple[str, str, dict]], warmup: int) -> dict:
     """Warm-up calls (not counted), then the measured calls one after the other."""
-    for method, url, kwargs in calls[:warmup]:
-        client.request(method, url, **kwargs)
+    warm = [_timed(client, method, url, **kwargs) for method, url, kwargs in calls[:warmup]]
     server, client_times, codes, answers, failures = [], [], Counter(), Counter(), []
     for method, url, kwargs in calls[warmup:]:
         code, client_ms, server_ms, response = _timed(client, method, url, **kwargs)
@@ -268,6 +270,7 @@ def _run_endpoint(client, calls: list[tuple[str, str, dict]], warmup: int) -> di
         "codes": dict(codes),
         "answers": dict(answers),
         "failures": failures,
+        "warmup": [(code, server_ms) for code, _, server_ms, _ in warm],
     }
 
 
@@ -292,6 +295,11 @@ def _report(name: str, label: str, result: dict) -> bool:
         + (f"  ({missing} answers without Server-Timing)" if missing else "")
     )
     print(f"  client time   {_percentiles(result['client'])}")
+    if result["warmup"]:
+        warm = ", ".join(
+            f"{'?' if ms is None else f'{ms:.0f}'} ms ({code})" for code, ms in result["warmup"]
+        )
+        print(f"  warm-up       server time (status), not counted: {warm}")
     if result["answers"]:
         print(
             "  answers       " + ", ".join(f"{k} {v}" for k, v in sorted(result["answers"].items()))
@@ -331,6 +339,7 @@ def _measure(args, lake: Path, uri: str, artifacts: Path, url: str, plan: dict, 
             print(f"--- server stdout (tail) ---\n{_tail(stdout)}")
             raise SystemExit(1) from None
         started_rss = _memory_kb(proc.pid).get("VmRSS", 0)
+        load_before = os.getloadavg()[0]
         print(f"  /healthz 200 after {startup_s:.1f} s; signing in…", flush=True)
         rng = np.random.default_rng(7)
         n, warmup = args.requests, args.warmup
@@ -353,6 +362,7 @@ def _measure(args, lake: Path, uri: str, artifacts: Path, url: str, plan: dict, 
         print(f"{n} × POST /api/limit-requests…", flush=True)
         with httpx.Client(base_url=base, timeout=args.request_timeout, headers=headers) as api:
             results["limit_request"] = _run_endpoint(api, requests, warmup)
+        load_after = os.getloadavg()[0]
         pids = [proc.pid, *_children(proc.pid)]
         memory = {pid: _memory_kb(pid) for pid in pids}
     finally:
@@ -369,7 +379,9 @@ def _measure(args, lake: Path, uri: str, artifacts: Path, url: str, plan: dict, 
         f"{plan['summary']['queue']:,} open proposals ({plan['summary']['human']:,} needing a "
         f"person) on {plan['summary']['queued_buyers']:,} buyers\n"
         f"  app start-up until /healthz 200: {startup_s:.1f} s "
-        f"(RSS then {started_rss / 1024**2:.2f} GB)"
+        f"(RSS then {started_rss / 1024**2:.2f} GB)\n"
+        f"  machine load (1-min average) {load_before:.1f} before the requests, "
+        f"{load_after:.1f} after, on {os.cpu_count()} cores"
     )
     for pid, mem in memory.items():
         which = "server" if pid == proc.pid else f"server child {pid}"
@@ -421,6 +433,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-workbench-") as name:
         tmp = Path(name)
         os.environ["PREFECT_HOME"] = str(tmp / "prefect")
+        lake = Path(shutil.copytree(lake, tmp / "lake"))  # the cached book stays as built
         database = tmp / "decisions.db"
         child = f"{lake},{uri},{artifacts},{database}"
         print(f"the daily run of {END_DATE} (scores, proposals; not timed)…", flush=True)

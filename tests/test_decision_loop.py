@@ -11,7 +11,12 @@ import shutil
 import pandas as pd
 import pytest
 
-from data.decisions import AlreadyDecidedError, DecisionStore, DuplicateRequestError
+from data.decisions import (
+    AlreadyDecidedError,
+    DecisionStore,
+    DuplicateRequestError,
+    UnknownProposalError,
+)
 from data.lake import Lake
 from flows.daily import daily_rescore_flow
 from flows.underwriting import RequestDesk, decide
@@ -109,7 +114,7 @@ def test_an_underwriters_decision_is_checked_and_refusals_write_nothing(
         with pytest.raises(DecisionRefused):
             decide(ctx, store, int(item["id"]), **args)
         assert _counts(store) == before, name
-    with pytest.raises(DecisionRefused, match="no proposal"):
+    with pytest.raises(UnknownProposalError, match="no proposal"):
         decide(ctx, store, 999_999, user="ada", outcome="accepted", reason="x")
     record = decide(ctx, store, int(item["id"]), user="ada", outcome="modified",
                     amount=float(item["limit_amount"]) / 2, reason="half, pending statements")  # fmt: skip
