@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -173,6 +176,16 @@ def create_app(settings: Settings, *, build_in_background: bool = True) -> FastA
                             status_code=503)  # fmt: skip
 
     app.add_exception_handler(pages.PageRefused, lambda request, exc: exc.response)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        # FastAPI's own handler echoes the input, which cannot be JSON when it is not finite
+        # (`"amount": 1e400` parses as inf): it answered 500. The same 422, the input as text.
+        detail = jsonable_encoder(
+            exc.errors(), custom_encoder={float: lambda v: v if math.isfinite(v) else str(v)}
+        )
+        return JSONResponse({"detail": detail}, status_code=422)
+
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(api.router)
