@@ -23,8 +23,10 @@ and sends, one after the other, after a few warm-up requests of each kind (not c
    builds them: four in five on a pair already insured (1.1x to 3x its limit), one in five
    on a buyer the policyholder has no limit on yet.
 For each request: the server's own time (its `Server-Timing: app;dur=<ms>` header) and the
-client's round trip; per endpoint p50/p95/p99/max, the status codes and, for the limit
-requests, the answers; the server's peak resident memory (VmHWM).
+client's round trip; per endpoint p50/p95/p99/max (the queue also per kind of query), the
+warm-up requests' times, the status codes and, for the limit requests, the answers; the
+server's peak resident memory (VmHWM) and the machine's load average (other work on the two
+cores shows in the tails).
 
 Targets (2 cores, 100,000 buyers, 200 requests each): the queue page and the buyer page
 <= 300 ms at the 95th percentile of server time; a JSON limit request <= 200 ms.
@@ -247,16 +249,24 @@ def _timed(client, method: str, url: str, **kwargs) -> tuple[int, float, float |
     return response.status_code, client_ms, float(found.group(1)) if found else None, response
 
 
+def _kind(url: str) -> str:
+    """A query's kind: its parameter names (`/queue?sort=limit&page=2` -> `sort&page`)."""
+    query = url.partition("?")[2]
+    return "&".join(p.partition("=")[0] for p in query.split("&"))
+
+
 def _run_endpoint(client, calls: list[tuple[str, str, dict]], warmup: int) -> dict:
     """Warm-up calls (not counted), then the measured calls one after the other."""
     warm = [_timed(client, method, url, **kwargs) for method, url, kwargs in calls[:warmup]]
     server, client_times, codes, answers, failures = [], [], Counter(), Counter(), []
+    by_kind: dict[str, list[float]] = {}
     for method, url, kwargs in calls[warmup:]:
         code, client_ms, server_ms, response = _timed(client, method, url, **kwargs)
         codes[code] += 1
         client_times.append(client_ms)
         if server_ms is not None:
             server.append(server_ms)
+            by_kind.setdefault(_kind(url), []).append(server_ms)
         if code != 200 and len(failures) < 5:
             failures.append(f"{method} {url} -> {code}: {response.text[:300]!r}")
         if method == "POST" and code == 200:
@@ -270,6 +280,7 @@ def _run_endpoint(client, calls: list[tuple[str, str, dict]], warmup: int) -> di
         "codes": dict(codes),
         "answers": dict(answers),
         "failures": failures,
+        "by_kind": by_kind,
         "warmup": [(code, server_ms) for code, _, server_ms, _ in warm],
     }
 
@@ -300,6 +311,13 @@ def _report(name: str, label: str, result: dict) -> bool:
             f"{'?' if ms is None else f'{ms:.0f}'} ms ({code})" for code, ms in result["warmup"]
         )
         print(f"  warm-up       server time (status), not counted: {warm}")
+    if len(result["by_kind"]) > 1 and name == "queue":
+        kinds = sorted(result["by_kind"].items(), key=lambda kv: -np.percentile(kv[1], 95))
+        print("  by query     server p50/p95 ms (requests), slowest first:")
+        for kind, values in kinds:
+            p50, p95 = np.percentile(values, [50, 95])
+            shown = f"/queue?{kind}" if kind else "/queue"
+            print(f"                {shown}: {p50:.0f}/{p95:.0f} ({len(values)})")
     if result["answers"]:
         print(
             "  answers       " + ", ".join(f"{k} {v}" for k, v in sorted(result["answers"].items()))

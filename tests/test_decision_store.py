@@ -507,7 +507,14 @@ def test_a_rerun_replaces_open_proposals_keeps_decided_ones_and_supersedes_earli
 ):
     decision_store.publish_proposals(DAY, proposals(["B1", "B2", "B3"]))
     first = decision_store.publish_proposals(NEXT_DAY, proposals(["B1", "B2", "B4"]))
-    assert statuses(decision_store, DAY) == {"B1": "superseded", "B2": "superseded", "B3": "open"}
+    # B1 and B2 proposed again, B3 no longer: the queue is the latest run's
+    assert statuses(decision_store, DAY) == {
+        "B1": "superseded",
+        "B2": "superseded",
+        "B3": "superseded",
+    }
+    first_published = json.loads(decision_store.audit(entity="proposals")["details"].iloc[-1])
+    assert (first_published["superseded_earlier"], first_published["no_longer_proposed"]) == (2, 1)
     by_buyer = dict(zip(first["buyer_id"], first["id"], strict=True))
     decide(decision_store, int(by_buyer["B1"]))
 
@@ -541,7 +548,8 @@ def test_a_rerun_replaces_open_proposals_keeps_decided_ones_and_supersedes_earli
         "published": 3,
         "replaced_open": 2,
         "kept_decided": 1,
-        "superseded_earlier": 1,
+        "superseded_earlier": 0,
+        "no_longer_proposed": 0,
         "superseded_on_arrival": 0,
     }
 

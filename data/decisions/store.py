@@ -148,6 +148,8 @@ ANSWERED_REQUEST_STATUSES = ("granted", "partially_granted", "declined")
 #: Ids per statement in IN lists (not PostgreSQL's, which take one array): far below
 #: SQLite's parameter limit.
 CHUNK = 5_000
+#: The largest id an `Integer` key holds: SQLite's 64-bit rowid, PostgreSQL's 32-bit integer.
+MAX_SQLITE_ID, MAX_POSTGRES_ID = 2**63 - 1, 2**31 - 1
 #: Rows converted and sent at a time by the bulk inserts.
 BULK_ROWS = 50_000
 #: How long a SQLite writer waits for another writer's lock before giving up.
@@ -357,8 +359,8 @@ class DecisionStore:
 
         A rerun of the same day replaces that day's open proposals and keeps the decided ones
         (their new row is dropped: the pair was decided today already). Open proposals of
-        earlier days for the same pairs become `superseded`: the queue holds one item per
-        limit. Publishing a day older than one already published stores its rows as
+        earlier days become `superseded`, those of the same pairs and those the day no
+        longer proposes alike: the queue holds one item per limit, as of the latest run. Publishing a day older than one already published stores its rows as
         `superseded` at once. Without a `new_today` column, a proposal is new today when no
         earlier proposal of its pair was still open (in the queue) when the day was first
         published.
@@ -435,6 +437,13 @@ class DecisionStore:
                 )
                 .values(status="superseded")
             ).rowcount
+            # The rest of the earlier open items: today's run no longer proposes anything
+            # on their limit (the grade recovered, the exposure fell): not worth deciding.
+            withdrawn = session.execute(
+                update(PROPOSALS)
+                .where(PROPOSALS.c.status == "open", PROPOSALS.c.as_of_date < as_of)
+                .values(status="superseded")
+            ).rowcount
             ids = {
                 (ph, b): (pid, status)
                 for pid, ph, b, status in session.execute(
@@ -455,6 +464,7 @@ class DecisionStore:
                     "replaced_open": replaced,
                     "kept_decided": len(keys) - len(chosen),
                     "superseded_earlier": superseded,
+                    "no_longer_proposed": withdrawn,
                     "superseded_on_arrival": status.count("superseded"),
                 },
             )
@@ -550,8 +560,11 @@ class DecisionStore:
         return self._frame(query.order_by(PROPOSALS.c.priority, PROPOSALS.c.id), PROPOSALS)
 
     def proposal(self, proposal_id: int) -> ProposalRecord | None:
+        proposal_id = _id(proposal_id, "proposal id")
+        if not 0 < proposal_id <= (MAX_SQLITE_ID if self._sqlite else MAX_POSTGRES_ID):
+            return None  # no such id can exist (the database would refuse to compare it)
         with self._transaction(write=False) as session:
-            found = session.get(Proposal, _id(proposal_id, "proposal id"))
+            found = session.get(Proposal, proposal_id)
             return None if found is None else _record(ProposalRecord, found)
 
     # -- decisions --------------------------------------------------------------------------

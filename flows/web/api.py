@@ -34,6 +34,8 @@ from flows.web.queue import QueueFilters, filter_queue, page_of, queue_items
 router = APIRouter(prefix="/api", tags=["api"])
 bearer = HTTPBearer(auto_error=False, description="A token from `solvency users token NAME`.")
 _APPLY_LOCK = threading.Lock()
+#: Amounts are kept to the cent in NUMERIC(18, 2): below 10^16 EUR.
+MAX_AMOUNT = 1e16
 
 
 def _workbench(request: Request):
@@ -94,7 +96,9 @@ def records(frame: pd.DataFrame, columns: list[str] | None = None) -> list[dict[
 class LimitRequestIn(BaseModel):
     policyholder_id: str = Field(min_length=1, max_length=64, description="Who asks.")
     buyer_id: str = Field(min_length=1, max_length=64, description="On which buyer.")
-    amount: float = Field(gt=0, allow_inf_nan=False, description="The limit asked for (EUR).")
+    amount: float = Field(
+        ge=0.01, lt=MAX_AMOUNT, allow_inf_nan=False, description="The limit asked for (EUR)."
+    )
 
 
 class LimitRequestOut(BaseModel):
@@ -259,8 +263,9 @@ class DecisionIn(BaseModel):
     proposal_id: int = Field(ge=1, description="The queue item's id.")
     outcome: Literal["accepted", "modified", "rejected"]
     amount: float | None = Field(
-        None, ge=0, allow_inf_nan=False, description="The new limit (EUR), with `modified` only."
-    )
+        None, ge=0, lt=MAX_AMOUNT, allow_inf_nan=False,
+        description="The new limit (EUR), with `modified` only.",
+    )  # fmt: skip
     reason: str = Field(min_length=1, max_length=2000, description="Kept with the decision.")
 
 

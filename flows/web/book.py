@@ -69,15 +69,25 @@ def latest_statements(financials: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataF
     return latest.drop_duplicates("buyer_id", keep="last").set_index("buyer_id")
 
 
-def score_history(store, dates: list[str]) -> pd.DataFrame:
-    """Grade and PD of every buyer on each published run (date, buyer_id, pd, grade)."""
-    parts = []
+REASON_COLUMNS = [*(f"reason_{k}" for k in (1, 2, 3)), *(f"reason_{k}_text" for k in (1, 2, 3))]
+
+
+def score_history(store, dates: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Grade and PD of every buyer on each published run (date, buyer_id, pd, grade), and
+    per buyer the latest run's reason codes that were computed (a run recomputes them only
+    for buyers that need it: changed grade or action, alerts, the weekly refresh)."""
+    parts, reasons = [], []
     for day in dates[-HISTORY_RUNS:]:
-        part = store.read(day, "scores", ["buyer_id", "pd", "grade"])
-        parts.append(part.assign(date=dt.date.fromisoformat(day)))
+        when = dt.date.fromisoformat(day)
+        part = store.read(day, "scores", ["buyer_id", "pd", "grade", *REASON_COLUMNS])
+        parts.append(part[["buyer_id", "pd", "grade"]].assign(date=when))
+        reasons.append(part.loc[part["reason_1"].notna(), ["buyer_id", *REASON_COLUMNS]]
+                       .assign(reasons_date=when))  # fmt: skip
     if not parts:
-        return pd.DataFrame(columns=["buyer_id", "pd", "grade", "date"])
-    return pd.concat(parts, ignore_index=True)
+        empty = pd.DataFrame(columns=["buyer_id", "pd", "grade", "date"])
+        return empty, pd.DataFrame(columns=["buyer_id", *REASON_COLUMNS, "reasons_date"])
+    latest = pd.concat(reasons, ignore_index=True).drop_duplicates("buyer_id", keep="last")
+    return pd.concat(parts, ignore_index=True), latest.set_index("buyer_id")
 
 
 @dataclass
@@ -93,6 +103,7 @@ class BookView:
     events: dict[str, pd.DataFrame]
     alerts: dict[str, pd.DataFrame]
     history: dict[str, pd.DataFrame]  # buyer_id -> date, pd, grade
+    reasons: pd.DataFrame  # indexed by buyer_id: the latest reason codes computed
     policyholders: list[str]
     countries: list[str]
     published: list[str] = field(default_factory=list)
@@ -127,6 +138,7 @@ class BookView:
             if ctx.store.has(dates[-1], "alerts.parquet")
             else pd.DataFrame(columns=["buyer_id"])
         )
+        history, reasons = score_history(ctx.store, dates)
         view = cls(
             as_of=as_of,
             buyers=buyers,
@@ -136,7 +148,8 @@ class BookView:
             limits=_grouped(limits_as_of(tables["limits"], stamp)),
             events=_grouped(events.sort_values("event_date", ascending=False)),
             alerts=_grouped(alerts),
-            history=_grouped(score_history(ctx.store, dates)),
+            history=_grouped(history),
+            reasons=reasons,
             policyholders=sorted(tables["policies"]["policyholder_id"].astype(str)),
             countries=sorted(buyers["country"].dropna().astype(str).unique()),
             published=dates,
@@ -168,7 +181,10 @@ class BookView:
             "incorporation_date": row.get("incorporation_date"),
             "size": SIZE_NAMES.get(size, "unknown") if size is not None else "unknown",
             "score": score,
-            "reasons": _reasons(score),
+            "reasons": _reasons(self.reasons.loc[buyer_id])
+            if buyer_id in self.reasons.index
+            else [],
+            "reasons_date": self.reasons["reasons_date"].get(buyer_id),
             "payment": figures,
             "statement": statement,
             "limits": self.limits.get(buyer_id, empty),

@@ -15,7 +15,8 @@ PD_TICKS = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
 @dataclass(frozen=True)
 class Chart:
     """What the template draws: a PD line (log scale, left axis), the grade as a step line
-    (right axis, 1 at the top), axis ticks and a label per point for the tooltip."""
+    (right axis, 1 at the bottom, like low PDs), axis ticks and a label per point for the
+    tooltip."""
 
     width: int = WIDTH
     height: int = HEIGHT
@@ -46,8 +47,8 @@ def history_chart(points: list[dict[str, Any]]) -> Chart | None:
     def x(i: int) -> float:
         return LEFT + (i * step if len(points) > 1 else plot_w / 2)
 
-    def grade_y(grade: int) -> float:
-        return TOP + (grade - 1) / 9 * (HEIGHT - TOP - BOTTOM)
+    def grade_y(grade: int) -> float:  # grade 10 at the top: both lines rise with the risk
+        return TOP + (10 - grade) / 9 * (HEIGHT - TOP - BOTTOM)
 
     pd_line = " ".join(f"{x(i):.1f},{_log_y(p['pd'], low, high):.1f}" for i, p in enumerate(points))
     steps: list[str] = []
