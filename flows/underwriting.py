@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from data.contracts import CONTRACTS, empty_table
-from data.decisions import DecisionStore, ProposalNotOpenError, UnknownProposalError
+from data.decisions import (
+    AlreadyAppliedError,
+    DecisionStore,
+    ProposalNotOpenError,
+    UnknownProposalError,
+)
 from data.ingest import ingest_directory
 from flows.context import RunContext
 from models.limits.book import PAIR_KEY, limits_as_of
@@ -219,8 +224,9 @@ def decide(
         notice_days=taken.notice_days,
         decided_at=decision_clock(ctx),
     )
-    # A load or a daily run holding the lake applies the decision itself.
-    with contextlib.suppress(LakeBusyError):
+    # A load or a daily run holding the lake applies the decision itself; another caller
+    # applying the pending decisions at the same moment has applied this one too.
+    with contextlib.suppress(LakeBusyError, AlreadyAppliedError):
         apply_decisions(ctx, store)
     return record
 
@@ -333,7 +339,13 @@ class RequestDesk:
         action = "increase" if granted > previous else "maintain"
         effective = self.ctx.as_of
         explanation = rec["explanation"]
-        if action == "maintain":  # say it in the policyholder's terms: the request's answer
+        covered = action == "maintain" and previous >= amount
+        if covered:  # the limit in force already covers what is asked
+            explanation = (
+                f"Request for EUR {amount:,.0f} granted: the limit in force, EUR "
+                f"{previous:,.0f}, already covers it"
+            )
+        elif action == "maintain":  # say it in the policyholder's terms: the request's answer
             why = explanation.split(": ", 1)[-1]
             explanation = f"Request for EUR {amount:,.0f} declined, the limit stays EUR {previous:,.0f}: {why}"
         decision = self.store.record_request_decision(
@@ -350,7 +362,11 @@ class RequestDesk:
             policy_version=self.ctx.policy.version,
             recommended_action=rec["proposed_action"],
             recommended_amount=float(rec["recommended_amount"]),
-            rule=rec["automatic_rule"] if action == "increase" else "request_declined",
+            rule=rec["automatic_rule"]
+            if action == "increase"
+            else "request_covered"
+            if covered
+            else "request_declined",
             decided_at=received,
         )
         if granted > previous:

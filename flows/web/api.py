@@ -116,13 +116,14 @@ class LimitRequestOut(BaseModel):
 def _apply_in_background(bench) -> None:
     """Write granted limits into the lake's book after the answer went out (a daily run
     holding the lake does it itself)."""
+    from data.decisions import AlreadyAppliedError
     from data.lake import LakeBusyError
     from flows.underwriting import apply_decisions
 
     if not _APPLY_LOCK.acquire(blocking=False):
         return  # one is running; the next request or the daily run picks the rest up
     try:
-        with contextlib.suppress(LakeBusyError):
+        with contextlib.suppress(LakeBusyError, AlreadyAppliedError):
             apply_decisions(bench.context(), bench.decisions)
     finally:
         _APPLY_LOCK.release()

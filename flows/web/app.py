@@ -156,6 +156,7 @@ def create_app(settings: Settings, *, build_in_background: bool = True) -> FastA
     @app.middleware("http")
     async def timing_and_headers(request: Request, call_next):
         started = time.perf_counter()
+        workbench.book.refresh_if_stale()
         response = await call_next(request)
         elapsed = 1000 * (time.perf_counter() - started)
         response.headers["Server-Timing"] = f"app;dur={elapsed:.1f}"

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 import time
@@ -93,8 +94,10 @@ def secret_key(configured: str | None, key_file: Path) -> tuple[str, bool]:
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     tmp = key_file.with_name(key_file.name + ".tmp")
-    tmp.write_text(key + "\n")
-    tmp.chmod(0o600)
+    tmp.unlink(missing_ok=True)
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable
+    with os.fdopen(descriptor, "w") as out:
+        out.write(key + "\n")
     tmp.replace(key_file)
     return key, True
 

@@ -6,7 +6,7 @@ A page request must not read the lake: a 100,000-buyer book has millions of invo
 buyer-level facts the pages show (the pipeline's own feature snapshot for payment behaviour,
 the latest statement, the limits in force, events, alerts, the grade and PD history over
 the published runs) and indexes them by buyer. `BookCache` rebuilds it when a new daily run
-is published or the lake changes, in the background, while the previous view keeps serving.
+is published, in the background, while the previous view keeps serving.
 
 The decision store is not cached here: the queue, decisions and assignments change with
 every click and are read from it per request.
@@ -213,9 +213,9 @@ def _reasons(score: pd.Series | None) -> list[tuple[str, str]]:
 
 
 class BookCache:
-    """The current `BookView`, rebuilt in the background when a newer daily run is published
-    or the lake's manifest changes; requests keep the previous view until the new one is
-    ready, so a rebuild never makes a page wait."""
+    """The current `BookView`, rebuilt in the background when a newer daily run is
+    published; requests keep the previous view until the new one is ready, so a rebuild
+    never makes a page wait."""
 
     def __init__(self, context: Callable[[], RunContext]) -> None:
         self._context = context
@@ -224,14 +224,18 @@ class BookCache:
         self._stamp: tuple[Any, ...] | None = None
         self._lock = threading.Lock()
         self._building = False
+        self._checked = 0.0
 
     def _current_stamp(self, ctx: RunContext) -> tuple[Any, ...]:
-        manifest = ctx.lake.manifest_path
+        """The latest published run and when it was published (a rerun replaces it).
+
+        Not the lake's manifest: every decision written into the book changes it, and a
+        page shows a buyer's decisions from the decision store anyway."""
         dates = ctx.store.dates_with("scores.parquet")
-        return (
-            manifest.stat().st_mtime_ns if manifest.exists() else None,
-            dates[-1] if dates else None,
-        )
+        if not dates:
+            return (None, None)
+        pointer = ctx.store.pointer_path(dates[-1])
+        return (dates[-1], pointer.stat().st_mtime_ns if pointer.exists() else None)
 
     def build_now(self) -> BookView | None:
         """Build (or rebuild) the view in this thread; the error is kept for the pages."""
@@ -254,11 +258,14 @@ class BookCache:
             self._view, self._stamp, self._building = view, stamp, False
         return view
 
-    def refresh_if_stale(self) -> None:
-        """Start a background rebuild when the lake or the published runs changed."""
+    def refresh_if_stale(self, every: float = 30.0) -> None:
+        """Start a background rebuild when a newer run was published (checked at most every
+        `every` seconds)."""
+        now = time.monotonic()
         with self._lock:
-            if self._building or self._stamp is None:
+            if self._building or self._stamp is None or now - self._checked < every:
                 return
+            self._checked = now
             try:
                 stale = self._current_stamp(self._context()) != self._stamp
             except OSError:

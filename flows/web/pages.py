@@ -166,7 +166,8 @@ async def login(request: Request):
     name, password = form.get("username", "").strip()[:128], form.get("password", "")
     bench = workbench(request)
     next_page = local_path(form.get("next"), "/queue")
-    wait = bench.throttle.blocked_for(name)
+    who = f"{name}|{_client(request)}"  # per name and address: no lock-out from elsewhere
+    wait = bench.throttle.blocked_for(who)
     if wait:
         return render(
             request, "login.html",
@@ -179,7 +180,7 @@ async def login(request: Request):
     user = store.user(name) if name else None
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.active or user.role not in WEB_ROLES:
-        bench.throttle.failed(name)
+        bench.throttle.failed(who)
         store.log_event(name or "(empty)", "user.sign_in_refused", "user", None,
                         {"name": name, "client": _client(request)})  # fmt: skip
         return render(
@@ -188,7 +189,7 @@ async def login(request: Request):
              "error": "Unknown user name or wrong password.", "username": name},
             status_code=401,
         )  # fmt: skip
-    bench.throttle.succeeded(name)
+    bench.throttle.succeeded(who)
     store.log_event(user.name, "user.signed_in", "user", user.id, {"client": _client(request)})
     request.session.clear()  # a new session: no fixation of an earlier cookie
     request.session["user"] = user.name
@@ -457,6 +458,7 @@ AUDIT_COLUMNS = [
 @router.get("/audit")
 def audit_page(request: Request, page: int = 1, log: int = 0):
     user = guard(request, "read")
+    page = max(1, page)
     store = workbench(request).decisions
     filters, values, problems = _audit_filters(dict(request.query_params))
     if log:
