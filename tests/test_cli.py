@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,17 @@ def test_demo_generates_ingests_and_is_idempotent(tmp_path):
     assert queue.returncode == 0, queue.stderr
     decided = _solvency("decisions", "--format", "csv", env=env)
     assert decided.returncode == 0 and "automatic" in decided.stdout
+    # how to open the workbench, with the demo underwriter's password shown once, that works
+    from data.decisions import DecisionStore
+    from flows.web.auth import verify_password
+
+    shown = re.search(r"with the password (\S+) \(shown this once", first.stdout.replace("\n", " "))
+    assert shown and "solvency ui" in first.stdout
+    assert "with the password" not in second.stdout and "was shown by the first" in second.stdout
+    with DecisionStore(env["SOLVENCY_DECISION_DB"]) as decisions:
+        account = decisions.user("demo-underwriter")
+    assert verify_password(account.password_hash, shown.group(1))
+    assert not verify_password(account.password_hash, shown.group(1) + "x")
     _run_notebook("model_validation.ipynb", env)
     _run_notebook("portfolio_monitoring.ipynb", {**env, "SOLVENCY_LAKE": str(lake_dir)})
     status = runner.invoke(app, ["status", "--lake", str(lake_dir)])

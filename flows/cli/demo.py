@@ -18,6 +18,9 @@ from flows.cli.output import OUT
 #: The demo's underwriter decides the most urgent items of each day's queue, up to this many.
 UNDERWRITER_PER_DAY = 25
 UNDERWRITER = "demo-underwriter"
+#: The scripted underwriter leaves the queue of the demo's last days to the person trying
+#: the workbench.
+LEFT_FOR_YOU_DAYS = 3
 
 
 def scripted_underwriter(ctx, store) -> int:
@@ -41,14 +44,16 @@ def scripted_underwriter(ctx, store) -> int:
 
 def daily_loop(ctx, first: dt.date, last: dt.date) -> None:
     """Day by day: the daily run (drop, rescoring, proposals, automatic decisions), then the
-    underwriter; one line per day with the loop's figures."""
+    scripted underwriter (but on the last `LEFT_FOR_YOU_DAYS` days); one line per day with
+    the loop's figures."""
     from flows.daily import DailySteps
 
     rows, result = [], None
     for k in range((last - first).days + 1):
         day_ctx = ctx.on(first + dt.timedelta(days=k))
         result = run_daily(day_ctx, DailySteps())
-        decided = scripted_underwriter(day_ctx, day_ctx.decisions)
+        scripted = day_ctx.as_of <= last - dt.timedelta(days=LEFT_FOR_YOU_DAYS)
+        decided = scripted_underwriter(day_ctx, day_ctx.decisions) if scripted else 0
         s = result.summary
         queue = len(day_ctx.decisions.open_proposals(human_required=True))
         rows.append(
@@ -154,7 +159,8 @@ def demo(
     first = base + dt.timedelta(days=1)
     OUT.rule(
         f"5. the daily loop {first} .. {end}: each day's drop, rescoring, automatic decisions, "
-        f"and an underwriter deciding up to {UNDERWRITER_PER_DAY} queue items a day"
+        f"and an underwriter deciding up to {UNDERWRITER_PER_DAY} queue items a day (the last "
+        f"{LEFT_FOR_YOU_DAYS} days are left for you in the workbench)"
     )
     daily_loop(run_context(first, lake_dir=lake, drop_dir=drops), first, end)
     monitoring(lake=lake)
@@ -182,7 +188,12 @@ def demo(
     OUT.rule("the underwriters' workbench")
     password = workbench_account(ctx.decisions)
     address = f"http://{settings.web_host}:{settings.web_port}/"
-    OUT.line(f"Start it with `uv run solvency ui` and open {address}")
+    waiting = len(ctx.decisions.open_proposals(human_required=True))
+    OUT.line(
+        f"The scripted underwriter left the last {LEFT_FOR_YOU_DAYS} days to you: {waiting} "
+        f"item(s) wait in the queue. Start the workbench with `uv run solvency ui` and open "
+        f"{address}"
+    )
     if password:
         OUT.line(f"Sign in as {UNDERWRITER} with the password {password} (shown this once; "
                  f"`solvency users password {UNDERWRITER}` sets a new one).")  # fmt: skip
