@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.bench_requests import _request_mix, _settings
-from benchmarks.common import END_DATE, ROOT, build_lake, report_child, run_child
+from benchmarks.common import END_DATE, ROOT, champion_and_lake, report_child, run_child
 
 #: Server-time targets at the 95th percentile, in milliseconds.
 TARGETS_MS = {"queue": 300.0, "buyer": 300.0, "limit_request": 200.0}
@@ -441,13 +441,7 @@ def main() -> None:
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    home = args.workdir / "daily_champion"
-    home.mkdir(parents=True, exist_ok=True)
-    print("preparing the champion (shared with bench_daily, not timed)…", flush=True)
-    champion = run_child("benchmarks.bench_daily", [f"--child=champion,{home},20000,60"])
-    uri, artifacts = champion["uri"], home / "artifacts"
-    print(f"preparing a {args.buyers:,}-buyer, {args.months}-month lake (not timed)…", flush=True)
-    lake = build_lake(args.workdir / f"scale_{args.buyers}_{args.months}", args.buyers, args.months)
+    uri, artifacts, lake = champion_and_lake(args.workdir, args.buyers, args.months)
     with tempfile.TemporaryDirectory(prefix="bench-workbench-") as name:
         tmp = Path(name)
         os.environ["PREFECT_HOME"] = str(tmp / "prefect")

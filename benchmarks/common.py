@@ -56,3 +56,15 @@ def build_lake(workdir: Path, buyers: int, months: int, dirty: float = 0.0) -> P
     write_portfolio(generate_portfolio(config), src, fmt="parquet")
     ingest_directory(src, Lake(lake), END_DATE)
     return lake
+
+
+def champion_and_lake(workdir: Path, buyers: int, months: int) -> tuple[str, Path, Path]:
+    """The set-up the request and workbench benchmarks share (not timed): bench_daily's
+    LightGBM champion (MLflow URI, artifacts folder) and the cached generated lake."""
+    home = workdir / "daily_champion"
+    home.mkdir(parents=True, exist_ok=True)
+    print("preparing the champion (shared with bench_daily, not timed)…", flush=True)
+    champion = run_child("benchmarks.bench_daily", [f"--child=champion,{home},20000,60"])
+    print(f"preparing a {buyers:,}-buyer, {months}-month lake (not timed)…", flush=True)
+    lake = build_lake(workdir / f"scale_{buyers}_{months}", buyers, months)
+    return champion["uri"], home / "artifacts", lake
