@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import pandas as pd
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from data.decisions import (
@@ -160,9 +160,13 @@ def login_page(request: Request, next: str = "/queue"):
     return render(request, "login.html", {"user": None, "next": local_path(next, "/queue")})
 
 
+#: A posted form whose CSRF token was checked; the routes taking it are plain functions,
+#: run in the thread pool (password hashing and database writes never hold the event loop).
+CheckedForm = Annotated[dict[str, str], Depends(form_with_csrf)]
+
+
 @router.post("/login")
-async def login(request: Request):
-    form = await form_with_csrf(request)
+def login(request: Request, form: CheckedForm):
     name, password = form.get("username", "").strip()[:128], form.get("password", "")
     bench = workbench(request)
     next_page = local_path(form.get("next"), "/queue")
@@ -202,8 +206,7 @@ def _client(request: Request) -> str:
 
 
 @router.post("/logout")
-async def logout(request: Request):
-    await form_with_csrf(request)
+def logout(request: Request, form: CheckedForm):
     name = request.session.get("user")
     if name:
         workbench(request).decisions.log_event(name, "user.signed_out", "user", None, {})
@@ -356,12 +359,11 @@ def parse_amount(text: str) -> float | None:
 
 
 @router.post("/proposals/{proposal_id}/decide")
-async def decide_item(request: Request, proposal_id: int):
+def decide_item(request: Request, proposal_id: int, form: CheckedForm):
     from flows.underwriting import decide
     from models.limits.decisions import AboveAuthority, DecisionRefused
 
     user = guard(request, "decide")
-    form = await form_with_csrf(request)
     bench = workbench(request)
     outcome = OUTCOME_CHOICES.get(form.get("outcome", ""))
     amount = None
@@ -400,9 +402,8 @@ async def decide_item(request: Request, proposal_id: int):
 
 
 @router.post("/proposals/{proposal_id}/assign")
-async def assign_item(request: Request, proposal_id: int):
+def assign_item(request: Request, proposal_id: int, form: CheckedForm):
     user = guard(request, "decide")
-    form = await form_with_csrf(request)
     store = workbench(request).decisions
     proposal = store.proposal(proposal_id)
     if proposal is None:
