@@ -1200,7 +1200,7 @@ def test_store_password_hash(decision_store):
         "admin", "user", str(store.user("pia").id),
     )  # fmt: skip
     assert entry["details"] == {"name": "pia"}
-    assert secret_hash not in store.audit().to_json()
+    assert secret_hash not in store.audit().to_json(date_format="iso")
     audit_before = len(store.audit())
     with pytest.raises(UnknownUserError):
         store.set_password_hash("nobody", secret_hash)
@@ -1217,7 +1217,7 @@ def test_store_user_by_token_hash(decision_store):
     assert store.user_by_token_hash("hash-of-tim").name == "tim"
     assert store.user_by_token_hash("hash-of-nobody") is None
     assert store.user_by_token_hash("") is None
-    assert "hash-of-tom" not in store.audit().to_json()
+    assert "hash-of-tom" not in store.audit().to_json(date_format="iso")
     with store.engine.begin() as connection:
         connection.execute(sa.update(USERS).where(USERS.c.name == "tom").values(active=False))
     assert store.user_by_token_hash("hash-of-tom") is None
