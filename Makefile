@@ -36,4 +36,5 @@ bench: install
 	$(UV) run --frozen python -m benchmarks.bench_decision_store
 	$(UV) run --frozen python -m benchmarks.bench_requests
 	$(UV) run --frozen python -m benchmarks.bench_workbench
+	$(UV) run --frozen python -m benchmarks.bench_learning_curve
 	$(UV) run --frozen python -m benchmarks.bench_polish
