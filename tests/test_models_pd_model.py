@@ -67,16 +67,30 @@ def test_rows(training_set) -> pd.DataFrame:
     return training_set.loc[training_set["split"] == "test"]
 
 
+def _shuffled_labels(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The same rows with labels permuted within each split: nothing left to learn."""
+    rng = np.random.default_rng(seed)
+    out = frame.copy()
+    for _, index in out.groupby("split", observed=True).groups.items():
+        out.loc[index, "label"] = rng.permutation(out.loc[index, "label"].to_numpy())
+    return out
+
+
 @pytest.mark.parametrize("kind", ["scorecard", "lightgbm"])
-def test_out_of_time_auc_is_clearly_better_than_chance(models, test_rows, kind) -> None:
+def test_out_of_time_auc_is_clearly_better_than_chance(
+    models, training_set, test_rows, kind
+) -> None:
     pd_ = models[kind].predict_pd(test_rows)
     y = test_rows["label"].to_numpy(dtype=int)
-    assert roc_auc_score(y, pd_) > 0.65
+    auc = roc_auc_score(y, pd_)
+    # against the same model fitted where labels carry no signal, not against a number
+    blind = fit_model(kind, _shuffled_labels(training_set))
+    blind_auc = roc_auc_score(y, blind.predict_pd(test_rows))
+    assert auc - blind_auc > 0.1, (auc, blind_auc)
     assert pd_.min() >= MASTER_SCALE.pd_floor and pd_.max() < 1
     # calibrated on a later period: the PD level is within a factor 2 of the default rate
     assert 0.5 < pd_.mean() / y.mean() < 2
-    report = validate(y, pd_)
-    assert report.overall_traffic_light in ("green", "yellow", "red")
+    assert validate(y, pd_).metrics["auc"] == pytest.approx(auc)
 
 
 @pytest.mark.parametrize("kind", ["scorecard", "lightgbm"])
@@ -253,7 +267,8 @@ def test_cross_fitted_calibration_gives_calibrated_pds_on_undated_data(undated_s
     assert model.info["calibrate_on"] == "cross_fit"
     assert model.info["n_train"] == model.info["n_calibration"] == 3000
     assert model.calibrator.n_ == 3000  # out-of-fold scores of every fitted row
-    assert roc_auc_score(y, pd_) > 0.78  # the truth reaches about 0.82
+    # within reach of the truth on the same rows (not a number tuned to one seed)
+    assert roc_auc_score(y, pd_) > roc_auc_score(y, test["true_pd"].to_numpy()) - 0.05
     assert abs(pd_.mean() / y.mean() - 1) < 0.1
     assert expected_calibration_error(y, pd_) < 0.02
     assert expected_calibration_error(test["true_pd"].to_numpy(), pd_) < 0.02
