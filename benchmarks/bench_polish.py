@@ -1,15 +1,17 @@
 """Benchmark on real data: the Polish companies bankruptcy set (UCI 365), forecasting year 1.
 
-Runs the project's own training code, `models.pd.model.fit_model`, for both model kinds
-(the LightGBM spec of `models/pd/gbm.py` and the WoE scorecard, each with Platt calibration)
+Runs the project's own training code through its scikit-learn estimator,
+`models.pd.estimator.PDClassifier` (the training flow's `fit_model` inside), for both model
+kinds (the LightGBM spec of `models/pd/gbm.py` and the WoE scorecard, each with Platt
+calibration)
 under repeated stratified 5-fold cross-validation (3 x 5 by default) and prints the mean
 and spread of the out-of-fold AUC beside the published figures (Expert Systems 2024,
 doi 10.1111/exsy.13599, hold-out AUC: LightGBM 0.960, best ensemble 0.964).
 
 Protocol, fixed before looking at any test fold:
 - the outer test fold is only predicted, never used to fit, stop or calibrate;
-- the model is fitted on the whole outer training fold with
-  `fit_model(..., calibrate_on="cross_fit")`: LightGBM early-stops on AUC by 5-fold
+- the model is fitted on the whole outer training fold with `PDClassifier.fit` (calibrated
+  inside the fit on cross-fitted scores): LightGBM early-stops on AUC by 5-fold
   stratified cross-validation inside the training fold (the data has no dates), is refitted
   on all of it, and the Platt calibrator is fitted on the out-of-fold scores of the 5 fold
   boosters (no row is given up to a separate calibration slice); the scorecard does the
@@ -24,7 +26,8 @@ reached 0.9578 ± 0.0112.
 
 Hyper-parameters: the project's `DEFAULT_PARAMS` are tuned against memorising buyers in
 monthly snapshots (large leaves, shallow trees). This set is 7,027 independent statements
-with 271 bankruptcies, so `POLISH_PARAMS` overrides them with a fixed small-data setting:
+with 271 bankruptcies, so the estimator's setting by data size (`gbm.params_for_size`:
+`SMALL_DATA_PARAMS` below 50,000 rows) applies a fixed small-data setting:
 deeper trees (depth 6), small leaves (20 rows), a low learning rate (0.01, up to 5,000
 rounds, patience 300), feature subsampling 0.5 and an average of 3 members (bagging with
 different seeds and stopping slices). It was chosen once on 3 x 5 folds of a different
@@ -37,6 +40,7 @@ seed split before this benchmark's folds were fixed (seed 2024) and is not tuned
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -46,25 +50,11 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from data.arff import read_arff
-from models.pd.model import fit_model
+from models.pd.estimator import PDClassifier
 from models.pd.validation import expected_calibration_error
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "polish_bankruptcy"
 PUBLISHED = {"LightGBM": 0.960, "XGBoost": 0.956, "CatBoost": 0.958, "best ensemble": 0.964}
-#: Fixed small-data LightGBM setting for this data set (see the module docstring).
-POLISH_PARAMS = {
-    "learning_rate": 0.01,
-    "num_leaves": 63,
-    "max_depth": 6,
-    "min_data_in_leaf": 20,
-    "lambda_l2": 0.0,
-    "feature_fraction": 0.5,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "num_boost_round": 5000,
-    "early_stopping_rounds": 300,
-    "n_models": 3,
-}
 SEED = 2024
 
 
@@ -77,17 +67,13 @@ def load(path: Path) -> tuple[pd.DataFrame, list[str]]:
     return frame, features
 
 
-def fold_frame(frame: pd.DataFrame, train_idx: np.ndarray, test_idx: np.ndarray):
-    """Rows of one outer fold with the `split` column fit_model expects (no calibration rows:
-    the model is calibrated on out-of-fold scores of its 'train' rows)."""
-    split = pd.Series("excluded", index=frame.index, dtype="object")
-    split.iloc[train_idx] = "train"
-    split.iloc[test_idx] = "test"
-    return frame.assign(split=split)
-
-
 def run(
-    path: Path, repeats: int, folds: int, kinds: list[str], gbm_params: dict, seed: int = SEED
+    path: Path,
+    repeats: int,
+    folds: int,
+    kinds: list[str],
+    gbm_params: dict | None,
+    seed: int = SEED,
 ) -> dict:
     frame, features = load(path)
     y = frame["label"].to_numpy()
@@ -103,18 +89,11 @@ def run(
     }
     started = time.perf_counter()
     for number, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(y)), y)):
-        data = fold_frame(frame, train_idx, test_idx)
-        test = data.iloc[test_idx]
+        X_train, X_test = frame[features].iloc[train_idx], frame[features].iloc[test_idx]
+        y_test = y[test_idx]
         for kind in kinds:
-            model = fit_model(
-                kind,
-                data,
-                features=features,
-                params=gbm_params if kind == "lightgbm" else None,
-                calibrate_on="cross_fit",
-            )
-            pd_ = model.predict_pd(test)
-            y_test = test["label"].to_numpy()
+            model = PDClassifier(kind, params=gbm_params if kind == "lightgbm" else None)
+            pd_ = model.fit(X_train, y[train_idx]).predict_proba(X_test)[:, 1]
             results[kind]["auc"].append(roc_auc_score(y_test, pd_))
             results[kind]["brier"].append(float(np.mean((pd_ - y_test) ** 2)))
             results[kind]["ece"].append(expected_calibration_error(y_test, pd_))
@@ -131,15 +110,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=DATA / "1year.arff")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("SOLVENCY_POLISH_DATA", DATA / "1year.arff")),
+        help="the year-1 ARFF file (env SOLVENCY_POLISH_DATA; default: the shared datasets)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument(
         "--defaults", action="store_true", help="LightGBM with DEFAULT_PARAMS, no overrides"
     )
     args = parser.parse_args()
+    if not args.data.is_file():
+        parser.error(
+            f"no Polish bankruptcy file at {args.data}: download 1year.arff of UCI data set 365 "
+            "and pass --data PATH (or set SOLVENCY_POLISH_DATA)"
+        )
     kinds = ["lightgbm", "scorecard"]
-    params = {} if args.defaults else POLISH_PARAMS
+    params = {} if args.defaults else None  # None: the setting for the data's size
     results = run(args.data, args.repeats, args.folds, kinds, params)
     n = args.repeats * args.folds
     print(f"\nOut-of-fold results over {n} test folds (mean ± sd):")

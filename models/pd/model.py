@@ -46,18 +46,25 @@ def catalogue_directions(names: Iterable[str]) -> dict[str, int]:
 class FeatureEncoder:
     """Turns a frame into the numeric matrix the trees see, the same way at fit and predict.
 
-    Numeric features as float32 (missing = NaN); categorical ones (catalogue `categorical`,
-    or a non-numeric column) as codes of the categories seen in training, NaN when missing
-    or unseen.
+    Numeric features as float32 (missing = NaN); categorical ones as codes of the
+    categories seen in training, NaN when missing or unseen. Categorical are the columns
+    named in `categorical` and every non-numeric column; without `categorical`, the
+    catalogue's categorical features (our own snapshots).
     """
 
-    def __init__(self, frame: pd.DataFrame, names: list[str]) -> None:
+    def __init__(
+        self, frame: pd.DataFrame, names: list[str], categorical: Iterable[str] | None = None
+    ) -> None:
         self.names = list(names)
         self.categories: dict[str, list[str]] = {}
+        chosen = (
+            {n for n in self.names if n in CATALOGUE and CATALOGUE[n].categorical}
+            if categorical is None
+            else set(categorical)
+        )
         for name in self.names:
             column = frame[name]
-            known = CATALOGUE.get(name)
-            if (known is not None and known.categorical) or not is_numeric_dtype(column):
+            if name in chosen or not is_numeric_dtype(column):
                 self.categories[name] = sorted(str(v) for v in pd.unique(column.dropna()))
 
     @property
@@ -276,6 +283,7 @@ def fit_model(
     calibration: Method = "platt",
     calibrate_on: CalibrateOn = "calibration",
     scale: MasterScale = MASTER_SCALE,
+    categorical: Iterable[str] | None = None,
 ) -> PDModel:
     """Fit a 'scorecard' or 'lightgbm' PD model and calibrate it (`calibration` method).
 
@@ -283,6 +291,9 @@ def fit_model(
     are allowed (numeric, no monotone constraint) so the same code fits other data sets.
     `monotone` overrides the catalogue directions (+1 risk rises with the feature, -1 falls,
     0 free). `params` overrides `gbm.DEFAULT_PARAMS` or `scorecard.DEFAULT_SCORECARD_PARAMS`.
+    `categorical` names the categorical features (default: the catalogue's, plus any
+    non-numeric column). For tables that are not our snapshots, `PDClassifier`
+    (`models/pd/estimator.py`) gives every feature's direction and type explicitly.
 
     `calibrate_on` says which rows set the PD level:
     - "calibration" (default; the only choice for snapshot data): the ranking is fitted on
@@ -305,7 +316,9 @@ def fit_model(
     names = list(FEATURE_NAMES if features is None else features)
     directions = catalogue_directions(names) | dict(monotone or {})
     if calibrate_on == "cross_fit":
-        return _fit_cross_fitted(kind, frame, names, directions, params, label, calibration, scale)
+        return _fit_cross_fitted(
+            kind, frame, names, directions, params, label, calibration, scale, categorical
+        )
     train, y_train = _labels(frame, "train", label)
     calib, y_calib = _labels(frame, "calibration", label)
     info: dict[str, Any] = {
@@ -319,7 +332,7 @@ def fit_model(
             "train_as_of": [str(train["as_of_date"].min()), str(train["as_of_date"].max())],
             "calibration_as_of": [str(calib["as_of_date"].min()), str(calib["as_of_date"].max())],
         }
-    encoder = FeatureEncoder(train, names)
+    encoder = FeatureEncoder(train, names, categorical)
     if kind == "scorecard":
         card = Scorecard(params).fit(train[names], y_train, directions, set(encoder.categorical))
         calibrator = Calibrator(calibration, scale="logit").fit(card.log_odds(calib), y_calib)
@@ -378,6 +391,7 @@ def _fit_cross_fitted(
     label: str,
     calibration: Method,
     scale: MasterScale,
+    categorical: Iterable[str] | None = None,
 ) -> PDModel:
     """`fit_model(..., calibrate_on="cross_fit")`: see its docstring."""
     if "as_of_date" in frame.columns:
@@ -392,7 +406,7 @@ def _fit_cross_fitted(
     y = rows[label].to_numpy(dtype=np.int8)
     if y.min() == y.max():
         raise ValueError("the 'train' and 'calibration' rows need both defaults and non-defaults")
-    encoder = FeatureEncoder(rows, names)
+    encoder = FeatureEncoder(rows, names, categorical)
     if kind == "scorecard":
         card_params = {**DEFAULT_SCORECARD_PARAMS, **(params or {})}
         folds = stopping_slices(rows, y, 0.2, int(card_params["seed"]))
