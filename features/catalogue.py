@@ -15,6 +15,8 @@ from typing import Literal
 
 import pandas as pd
 
+from features.payment import LATE_DAYS, WINDOWS_MONTHS
+
 Direction = Literal["up", "down", "none"]
 
 
@@ -214,7 +216,7 @@ FEATURES: tuple[Feature, ...] = (
             "payment",
             f"pays late (days beyond terms, {w} months)",
         )
-        for w in (3, 6, 12)
+        for w in WINDOWS_MONTHS
     ),
     *(
         _f(
@@ -226,8 +228,8 @@ FEATURES: tuple[Feature, ...] = (
             "payment",
             f"{d}+ days late on a share of payments ({w} months)",
         )
-        for d in (30, 60, 90)
-        for w in (3, 6, 12)
+        for d in LATE_DAYS
+        for w in WINDOWS_MONTHS
     ),
     _f(
         "dbt_trend",
@@ -367,6 +369,10 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 CATALOGUE: dict[str, Feature] = {f.name: f for f in FEATURES}
+#: The longest window any feature looks back over the payment experience (months): the
+#: 12-month payment, volume and event windows. An as-of date closer than this to the start
+#: of the data sees truncated windows (a warm-up date), whatever the buyer's own history.
+LOOKBACK_MONTHS: int = max(WINDOWS_MONTHS)
 FEATURE_NAMES: list[str] = [f.name for f in FEATURES]
 #: Snapshot columns that identify a row or carry state, not model inputs.
 ID_COLUMNS = ["buyer_id", "as_of_date"]

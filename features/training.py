@@ -115,8 +115,8 @@ def build_training_set(
 class TimeSplit:
     """As-of date ranges (inclusive) of the three periods.
 
-    train: as_of <= train_end; calibration: calibration_start..calibration_end;
-    test (out of time): test_start..test_end.
+    train: train_start (None: from the first date) .. train_end; calibration:
+    calibration_start..calibration_end; test (out of time): test_start..test_end.
     """
 
     train_end: pd.Timestamp
@@ -126,6 +126,7 @@ class TimeSplit:
     test_end: pd.Timestamp
     horizon_months: int = DEFAULT_DEFINITION.horizon_months
     observation_end: pd.Timestamp | None = None
+    train_start: pd.Timestamp | None = None
 
     def __post_init__(self) -> None:
         order = [
@@ -137,6 +138,8 @@ class TimeSplit:
         ]
         if not (order[0] < order[1] <= order[2] < order[3] <= order[4]):  # periods must not overlap
             raise ValueError(f"time split periods out of order: {order}")
+        if self.train_start is not None and self.train_start > self.train_end:
+            raise ValueError(f"train starts {self.train_start} after it ends {self.train_end}")
 
     def describe(self) -> str:
         """The split in words, for logs and the validation report."""
@@ -145,8 +148,9 @@ class TimeSplit:
         def day(ts: pd.Timestamp) -> str:
             return f"{ts:%Y-%m-%d}"
 
+        since = "" if self.train_start is None else f"{day(self.train_start)} .. "
         lines = [
-            f"train:       as-of <= {day(self.train_end)}"
+            f"train:       as-of {since or '<= '}{day(self.train_end)}"
             f" (label windows end <= {day(self.train_end + h)})",
             f"calibration: as-of {day(self.calibration_start)} .. {day(self.calibration_end)}"
             f" (label windows end <= {day(self.calibration_end + h)})",
@@ -243,8 +247,11 @@ def assign_split(frame: pd.DataFrame, split: TimeSplit) -> pd.Series:
     fitted or validated on.
     """
     as_of = frame["as_of_date"].astype(DATE).to_numpy()
+    train = as_of <= split.train_end.to_datetime64()
+    if split.train_start is not None:
+        train &= as_of >= split.train_start.to_datetime64()
     periods = [
-        as_of <= split.train_end.to_datetime64(),
+        train,
         (as_of >= split.calibration_start.to_datetime64())
         & (as_of <= split.calibration_end.to_datetime64()),
         (as_of >= split.test_start.to_datetime64()) & (as_of <= split.test_end.to_datetime64()),
@@ -255,3 +262,83 @@ def assign_split(frame: pd.DataFrame, split: TimeSplit) -> pd.Series:
     return pd.Series(
         pd.Categorical.from_codes(codes, categories=list(SPLITS)), index=frame.index, name="split"
     )
+
+
+def warm_up_end(first_data_date, lookback_months: int | None = None) -> pd.Timestamp:
+    """The first month-end as-of date whose every lookback window lies inside the data (the
+    catalogue's `LOOKBACK_MONTHS` after the first data date): earlier dates are warm-up
+    dates, their payment windows truncated by the start of the data, not by the buyer."""
+    from features.catalogue import LOOKBACK_MONTHS
+
+    months = LOOKBACK_MONTHS if lookback_months is None else lookback_months
+    first = pd.Timestamp(first_data_date).normalize()
+    return first + pd.DateOffset(months=months) + pd.offsets.MonthEnd(0)
+
+
+def rolling_origin_splits(
+    as_of_dates: Sequence | pd.DatetimeIndex,
+    observation_end,
+    *,
+    folds: int = 3,
+    train_start=None,
+    definition: DefaultDefinition = DEFAULT_DEFINITION,
+    test_months: int = 3,
+    calibration_months: int = 3,
+    min_train_months: int = 1,
+) -> list[TimeSplit]:
+    """Expanding-window out-of-time folds over the matured months, oldest first.
+
+    Fold k's test months are the latest `test_months` matured as-of dates moved back by
+    k x `test_months` (consecutive folds do not overlap); its calibration months are the
+    latest `calibration_months` dates whose label window ends by the test's first date; it
+    trains on every as-of date from `train_start` (e.g. `warm_up_end`) up to the month
+    before calibration, so each fold uses all the history matured before its test and no
+    training label reaches into its test months.
+    Raises ValueError naming the fold that lacks history.
+    """
+    if folds < 1:
+        raise ValueError("folds must be >= 1")
+    observation_end = pd.Timestamp(observation_end)
+    dates = pd.DatetimeIndex(pd.to_datetime(list(as_of_dates))).astype(DATE).unique()
+    dates = dates.sort_values()
+    start = None if train_start is None else pd.Timestamp(train_start)
+    matured = dates[dates + definition.horizon <= observation_end]
+    splits = []
+    for k in range(folds):
+        end = len(matured) - k * test_months
+        test = matured[max(0, end - test_months) : end]
+        if len(test) < test_months:
+            raise ValueError(
+                f"fold {folds - k} of {folds}: {len(test)} matured test month(s), need "
+                f"{test_months} (as-of dates whose {definition.horizon_months}-month window "
+                f"ended by {observation_end:%Y-%m-%d}); use fewer folds or more history"
+            )
+        calibration = dates[dates + definition.horizon <= test[0]][-calibration_months:]
+        if len(calibration) < calibration_months:
+            raise ValueError(
+                f"fold {folds - k} of {folds}: {len(calibration)} calibration month(s) "
+                f"matured before its test ({test[0]:%Y-%m-%d}), need {calibration_months}"
+            )
+        train = dates[dates < calibration[0]]
+        if start is not None:
+            train = train[train >= start]
+        if len(train) < min_train_months:
+            raise ValueError(
+                f"fold {folds - k} of {folds}: {len(train)} training month(s) before "
+                f"{calibration[0]:%Y-%m-%d}"
+                + (f" from {start:%Y-%m-%d}" if start is not None else "")
+                + f", need {min_train_months}"
+            )
+        splits.append(
+            TimeSplit(
+                train_end=train[-1],
+                calibration_start=calibration[0],
+                calibration_end=calibration[-1],
+                test_start=test[0],
+                test_end=test[-1],
+                horizon_months=definition.horizon_months,
+                observation_end=observation_end,
+                train_start=train[0],
+            )
+        )
+    return splits[::-1]

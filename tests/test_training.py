@@ -19,6 +19,8 @@ from features.training import (
     latest_known_date,
     monthly_as_of_dates,
     plan_time_split,
+    rolling_origin_splits,
+    warm_up_end,
 )
 
 T = pd.Timestamp
@@ -304,3 +306,83 @@ def test_end_to_end_no_training_window_reaches_the_test_period() -> None:
     assert (train["as_of_date"] + pd.DateOffset(months=12) <= split.calibration_start).all()
     assert test["matured"].all()
     assert out.loc[out["split"].ne("excluded"), "label"].notna().all()
+
+
+# --- rolling-origin folds and warm-up dates ------------------------------------------------
+
+
+def test_warm_up_end_follows_the_catalogues_longest_window() -> None:
+    from features.catalogue import LOOKBACK_MONTHS
+    from features.payment import WINDOWS_MONTHS
+
+    assert max(WINDOWS_MONTHS) == LOOKBACK_MONTHS
+    # data from 2022-12-03: a 12-month window is whole from the month-end a year later
+    assert warm_up_end("2022-12-03") == T("2023-12-31")
+    assert warm_up_end("2022-12-31", lookback_months=3) == T("2023-03-31")
+
+
+def test_rolling_origin_folds_by_hand() -> None:
+    dates = month_ends("2022-12-31", 48)  # 2022-12 .. 2026-11, as on the demo book
+    folds = rolling_origin_splits(dates, "2026-11-30", folds=3, train_start="2023-12-31")
+    assert [(f.test_start, f.test_end) for f in folds] == [
+        (T("2025-03-31"), T("2025-05-31")),
+        (T("2025-06-30"), T("2025-08-31")),
+        (T("2025-09-30"), T("2025-11-30")),
+    ]
+    last = folds[-1]
+    # calibration: the latest 3 months whose window ends by the test's first date
+    assert (last.calibration_start, last.calibration_end) == (T("2024-07-31"), T("2024-09-30"))
+    # expanding window: every fold trains from the warm-up end to the month before calibration
+    assert all(f.train_start == T("2023-12-31") for f in folds)
+    assert [f.train_end for f in folds] == [T("2023-12-31"), T("2024-03-31"), T("2024-06-30")]
+    assert "2023-12-31 .. 2024-06-30" in last.describe()
+    frame = pd.DataFrame({"as_of_date": pd.DatetimeIndex(dates).astype(NS)})
+    split = assign_split(frame, last)
+    train = frame.loc[split.eq("train"), "as_of_date"]
+    assert (train.min(), train.max()) == (T("2023-12-31"), T("2024-06-30"))
+
+
+def test_rolling_origin_refuses_too_many_folds_naming_the_fold() -> None:
+    dates = month_ends("2022-12-31", 48)
+    with pytest.raises(ValueError, match=r"fold 3 of 6: 0 training month"):
+        rolling_origin_splits(dates, "2026-11-30", folds=6, train_start="2023-12-31")
+    with pytest.raises(ValueError, match="folds must be"):
+        rolling_origin_splits(dates, "2026-11-30", folds=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_dates=st.integers(min_value=20, max_value=70),
+    horizon=st.integers(min_value=1, max_value=12),
+    folds=st.integers(min_value=1, max_value=4),
+    test_months=st.integers(min_value=1, max_value=3),
+    extra_days=st.integers(min_value=0, max_value=400),
+)
+def test_rolling_origin_invariants(n_dates, horizon, folds, test_months, extra_days) -> None:
+    dates = month_ends("2019-01-31", n_dates)
+    observation_end = dates[-1] + pd.Timedelta(days=extra_days)
+    definition = DefaultDefinition(horizon_months=horizon)
+    h = pd.DateOffset(months=horizon)
+    try:
+        splits = rolling_origin_splits(
+            dates, observation_end, folds=folds, definition=definition, test_months=test_months
+        )
+    except ValueError as exc:
+        assert "fold" in str(exc)
+        return
+    assert len(splits) == folds
+    frame = pd.DataFrame({"as_of_date": pd.DatetimeIndex(dates).astype(NS)})
+    previous_test_end = None
+    for split in splits:
+        labels = assign_split(frame, split)
+        train = frame.loc[labels.eq("train"), "as_of_date"]
+        calibration = frame.loc[labels.eq("calibration"), "as_of_date"]
+        test = frame.loc[labels.eq("test"), "as_of_date"]
+        assert len(test) == test_months and all(d + h <= observation_end for d in test)
+        # no label of a fitted row reaches into the fold's test months
+        assert all(d + h <= split.test_start for d in calibration)
+        assert all(d + h <= split.test_start for d in train)
+        assert max(train) < min(calibration)
+        if previous_test_end is not None:  # consecutive folds, no overlap, oldest first
+            assert split.test_start > previous_test_end
+        previous_test_end = split.test_end
