@@ -29,7 +29,7 @@ from data.decisions import (
     UserRecord,
 )
 from flows.web.auth import WEB_ROLES, allowed, token_hash
-from flows.web.queue import QueueFilters, filter_queue, page_of, queue_items
+from flows.web.queue import QueueFilters, filter_queue, page_of
 
 router = APIRouter(prefix="/api", tags=["api"])
 bearer = HTTPBearer(auto_error=False, description="A token from `solvency users token NAME`.")
@@ -237,17 +237,11 @@ def queue(
 ) -> dict[str, Any]:
     """Open queue items, filtered and sorted as on the queue page, one page at a time."""
     bench = _workbench(request)
-    view = bench.book.view()
     filters = QueueFilters(
         action=action, policyholder=policyholder, country=country.upper(), grade=grade,
         human=human, new=new, mine=mine, sort=sort, page=page,
     )  # fmt: skip
-    proposals = bench.decisions.open_proposals(human_required=True if human == "required" else None)
-    items = queue_items(
-        proposals, view.names_of(proposals["buyer_id"]), view.countries_of(proposals["buyer_id"]),
-        bench.decisions.assignments(),
-    )  # fmt: skip
-    chosen = filter_queue(items, filters, user.name)
+    chosen = filter_queue(bench.open_queue(human), filters, user.name)
     rows, pages = page_of(chosen, page, page_size)
     return {
         "total": len(chosen),

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -39,6 +40,7 @@ from flows.context import RunContext
 from flows.settings import Settings
 from flows.web.auth import SignInThrottle, secret_key
 from flows.web.book import BookCache, BookNotReady
+from flows.web.queue import queue_items
 
 LOG = logging.getLogger("solvency.workbench")
 HERE = Path(__file__).resolve().parent
@@ -85,6 +87,19 @@ class Workbench:
             self.desk = RequestDesk(self.context(), self.decisions)
             self.desk_day = view.published[-1]
         return self.desk
+
+    def open_queue(self, human: str) -> pd.DataFrame:
+        """The open items (`human`: 'required' = a person's only, 'all') with what the queue
+        shows beside them: buyer name, country, EL change, who looks after the limit."""
+        view = self.book.view()
+        proposals = self.decisions.open_proposals(
+            human_required=True if human == "required" else None
+        )
+        buyers = proposals["buyer_id"]
+        return queue_items(
+            proposals, view.names_of(buyers), view.countries_of(buyers),
+            self.decisions.assignments(),
+        )  # fmt: skip
 
     def forget_desk(self) -> None:
         self.desk = None

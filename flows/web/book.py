@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from flows.context import RunContext
@@ -45,10 +44,9 @@ STATEMENT_FIGURES = (
     "equity",
 )  # fmt: skip
 SIZE_NAMES = {0: "micro", 1: "small", 2: "medium", 3: "large"}
-SCORE_COLUMNS = [
-    "buyer_id", "pd", "grade", "model_version",
-    *(f"reason_{k}" for k in (1, 2, 3)), *(f"reason_{k}_text" for k in (1, 2, 3)),
-]  # fmt: skip
+#: The latest run's scores the pages show (the reasons come from `score_history`: the
+#: latest computed, which may be of an earlier run).
+SCORE_COLUMNS = ["buyer_id", "pd", "grade", "model_version"]
 
 
 class BookNotReady(RuntimeError):
@@ -299,14 +297,3 @@ def history_points(history: pd.DataFrame) -> list[dict[str, Any]]:
         for d, p, g in zip(ordered["date"], ordered["pd"], ordered["grade"], strict=True)
         if not (pd.isna(p) or pd.isna(g))
     ]
-
-
-def as_float(value: Any) -> float | None:
-    """A number for the templates (None for missing)."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(number) else number

@@ -41,7 +41,6 @@ from flows.web.queue import (
     counts_by_action,
     filter_queue,
     page_of,
-    queue_items,
     who_may_decide,
 )
 
@@ -230,16 +229,9 @@ def _underwriters(store) -> list[tuple[str, float]]:
 def queue_page(request: Request):
     user = guard(request, "read")
     bench = workbench(request)
-    view = bench.book.view()
     filters = QueueFilters.from_query(dict(request.query_params))
     store = bench.decisions
-    proposals = store.open_proposals(human_required=True if filters.human == "required" else None)
-    items = queue_items(
-        proposals,
-        view.names_of(proposals["buyer_id"]),
-        view.countries_of(proposals["buyer_id"]),
-        store.assignments(),
-    )
+    items = bench.open_queue(filters.human)
     chosen = filter_queue(items, filters, user.name)
     rows, pages = page_of(chosen, filters.page)
     underwriters = _underwriters(store)
