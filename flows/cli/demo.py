@@ -23,6 +23,13 @@ UNDERWRITER = "demo-underwriter"
 LEFT_FOR_YOU_DAYS = 3
 
 
+def demo_underwriter(store):
+    """The demo's underwriter account (added on first use, authority EUR 5 M)."""
+    return store.user(UNDERWRITER) or store.add_user(
+        UNDERWRITER, "underwriter", authority_amount=5_000_000
+    )
+
+
 def scripted_underwriter(ctx, store) -> int:
     """The demo's underwriter: decides the day's most urgent queue items by the stated rule
     of `models.limits.decisions.scripted_answers`; already decided items are left alone, so
@@ -30,8 +37,7 @@ def scripted_underwriter(ctx, store) -> int:
     from flows.underwriting import decide
     from models.limits.decisions import scripted_answers
 
-    if store.user(UNDERWRITER) is None:
-        store.add_user(UNDERWRITER, "underwriter", authority_amount=5_000_000)
+    demo_underwriter(store)
     done = store.decisions(decided_by=UNDERWRITER, since=ctx.as_of, until=ctx.as_of)
     budget = max(0, UNDERWRITER_PER_DAY - len(done))  # a rerun of the day decides no more
     today = store.open_proposals(as_of=ctx.as_of, human_required=True)
@@ -81,9 +87,7 @@ def workbench_account(store) -> str | None:
     first time; None when it has one already."""
     from flows.web.auth import hash_password, new_password
 
-    if store.user(UNDERWRITER) is None:
-        store.add_user(UNDERWRITER, "underwriter", authority_amount=5_000_000)
-    if store.user(UNDERWRITER).password_hash:
+    if demo_underwriter(store).password_hash:
         return None
     password = new_password()
     store.set_password_hash(UNDERWRITER, hash_password(password))
