@@ -37,4 +37,5 @@ bench: install
 	$(UV) run --frozen python -m benchmarks.bench_requests
 	$(UV) run --frozen python -m benchmarks.bench_workbench
 	$(UV) run --frozen python -m benchmarks.bench_learning_curve
+	$(UV) run --frozen python -m benchmarks.bench_seeds
 	$(UV) run --frozen python -m benchmarks.bench_polish

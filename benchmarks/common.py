@@ -43,7 +43,7 @@ def run_child(module: str, argv: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def build_lake(workdir: Path, buyers: int, months: int, dirty: float = 0.0) -> Path:
+def build_lake(workdir: Path, buyers: int, months: int, dirty: float = 0.0, seed: int = 42) -> Path:
     """Generate a portfolio and ingest it (set-up, not timed); reuse one already built."""
     from data.generator import GeneratorConfig, generate_portfolio, write_portfolio
     from data.ingest import ingest_directory
@@ -52,7 +52,7 @@ def build_lake(workdir: Path, buyers: int, months: int, dirty: float = 0.0) -> P
     src, lake = workdir / "source", workdir / "lake"
     if (lake / "_manifest.json").exists():
         return lake
-    config = GeneratorConfig(n_buyers=buyers, months=months, dirty_fraction=dirty)
+    config = GeneratorConfig(n_buyers=buyers, months=months, dirty_fraction=dirty, seed=seed)
     write_portfolio(generate_portfolio(config), src, fmt="parquet")
     ingest_directory(src, Lake(lake), END_DATE)
     return lake

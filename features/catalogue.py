@@ -15,7 +15,15 @@ from typing import Literal
 
 import pandas as pd
 
-from features.payment import LATE_DAYS, WINDOWS_MONTHS
+from features.payment import (
+    DBT_HALF_LIFE_MONTHS,
+    LATE_DAYS,
+    LATE_REPORT_DAYS,
+    LATE_REPORT_MONTHS,
+    VOLUME_LAG_MONTHS,
+    VOLUME_MONTHS,
+    WINDOWS_MONTHS,
+)
 
 Direction = Literal["up", "down", "none"]
 
@@ -218,6 +226,17 @@ FEATURES: tuple[Feature, ...] = (
         )
         for w in WINDOWS_MONTHS
     ),
+    # Recency-weighted: recent payments tell more about the buyer's state today than the
+    # plain 12-month average, which a late spell ten months ago still weighs down.
+    _f(
+        "dbt_ewm",
+        f"Days beyond terms of invoices paid in the last 12 months, weighted by amount x 2^(-age / {DBT_HALF_LIFE_MONTHS:g} months), age = as_of - paid date (half-life {DBT_HALF_LIFE_MONTHS:g} months; early payment counts as 0)",
+        "days",
+        _INV,
+        "up",
+        "payment",
+        "pays late recently (recency-weighted days beyond terms)",
+    ),
     *(
         _f(
             f"late{d}_share_{w}m",
@@ -239,6 +258,19 @@ FEATURES: tuple[Feature, ...] = (
         "up",
         "payment",
         "paying later than before",
+    ),
+    # Direction "none": the trend's sign depends on what it is read with. Holding the
+    # recent dbt fixed, a steeper rise means a better past (lower risk); holding the
+    # 12-month dbt fixed, it means a worse present (higher risk); on its own it is U-shaped,
+    # since erratic payers swing both ways. A monotone constraint would be wrong either way.
+    _f(
+        "dbt_trend_3v9m_by_policyholder",
+        "Per policyholder paid in both periods: its dbt over the last 3 months - its dbt over months 4 to 12 before as_of; the mean over those policyholders (each supplier one voice, not the max, which grows with the number of suppliers by chance alone); missing when none was paid in both",
+        "days",
+        _INV,
+        "none",
+        "payment",
+        "payment delays changed with its suppliers (per-supplier trend)",
     ),
     _f(
         "paydex",
@@ -277,7 +309,36 @@ FEATURES: tuple[Feature, ...] = (
         "payment",
         "long-overdue invoice",
     ),
+    _f(
+        "late_policyholder_share_3m",
+        f"Share of the policyholders with payment experience in the last 12 months (an invoice issued or paid then, or open at as_of) that report late payment: an invoice paid {LATE_REPORT_DAYS}+ days beyond terms in the last {LATE_REPORT_MONTHS} months, or open {LATE_REPORT_DAYS}+ days past due at as_of; missing without experience",
+        "share",
+        _INV,
+        "up",
+        "payment",
+        "share of its suppliers reporting late payment",
+    ),
+    _f(
+        "days_since_last_payment",
+        "Days from the latest payment (paid date <= as_of) to as_of; missing when never paid",
+        "days",
+        _INV,
+        "up",
+        "payment",
+        "no payment received for a long time",
+    ),
     _f("invoices_12m", "Invoices issued in the last 12 months", "count", _INV, "none", "volume"),
+    # Direction "none": a fall can be distress or a supplier cutting credit, a rise can be
+    # growth or a buyer stretching its suppliers (over-trading).
+    _f(
+        "invoice_volume_change_12m",
+        f"Amount invoiced in the last {VOLUME_MONTHS} months / amount invoiced in the same {VOLUME_MONTHS} months {VOLUME_LAG_MONTHS} months earlier - 1 (-1 = trade stopped); missing without a base, or when the base period starts before the data",
+        "ratio",
+        _INV,
+        "none",
+        "volume",
+        "purchases from insured suppliers changed year on year",
+    ),
     _f(
         "paid_amount_12m",
         "Amount paid in the last 12 months (trade volume with insured suppliers)",
@@ -372,7 +433,10 @@ CATALOGUE: dict[str, Feature] = {f.name: f for f in FEATURES}
 #: The longest window any feature looks back over the payment experience (months): the
 #: 12-month payment, volume and event windows. An as-of date closer than this to the start
 #: of the data sees truncated windows (a warm-up date), whatever the buyer's own history.
-LOOKBACK_MONTHS: int = max(WINDOWS_MONTHS)
+#: `invoice_volume_change_12m` compares with a base 12 to 15 months back: it is missing
+#: where that base starts before the data, which a model must not learn either (the share
+#: of missing values would then drift down month after month on an unchanged book).
+LOOKBACK_MONTHS: int = max(*WINDOWS_MONTHS, VOLUME_MONTHS + VOLUME_LAG_MONTHS)
 FEATURE_NAMES: list[str] = [f.name for f in FEATURES]
 #: Snapshot columns that identify a row or carry state, not model inputs.
 ID_COLUMNS = ["buyer_id", "as_of_date"]

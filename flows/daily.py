@@ -58,7 +58,7 @@ from models.pd.scoring import (
     reusable_reasons,
     score_buyers,
 )
-from models.registry import ModelRegistry
+from models.registry import REFERENCE_ARTIFACT, ModelRegistry
 
 DAILY_EXPERIMENT = "daily-rescoring"
 #: The timed steps inside each buyer partition (`rescore_partition`), in order.
@@ -72,7 +72,6 @@ DAILY_TABLES = (
     "limits",
     "policies",
 )
-REFERENCE_ARTIFACT = "reference/reference.json"
 NO_INPUTS = {"inputs_missing": False, "files": 0, "rows": 0, "quarantined_rows": 0}
 
 

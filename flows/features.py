@@ -14,7 +14,7 @@ from features.training import (
     build_training_set,
     latest_known_date,
     monthly_as_of_dates,
-    plan_time_split,
+    plan_training,
 )
 from flows.context import RunContext
 
@@ -56,22 +56,25 @@ def features_flow(ctx: RunContext) -> Path:
 def training_set_flow(
     ctx: RunContext, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
 ) -> Path:
-    """Monthly labelled snapshots with their train / calibration / test split, as one output.
+    """Monthly labelled snapshots with the latest validation fold's train / calibration /
+    out-of-time test split (`features.training.plan_training`), as one output.
 
-    `start` defaults to the first data month, `end` to the last date the lake knows.
+    `start` defaults to the first as-of date past the warm-up of the lookback windows,
+    `end` to the last date the lake knows.
     """
     logger = get_run_logger()
     tables = read_inputs(ctx)
     observation_end = latest_known_date(tables)
     first = tables["invoices"]["issue_date"].min()
-    start = start if start is not None else first + pd.offsets.MonthEnd(0)
+    month_ends = monthly_as_of_dates(first + pd.offsets.MonthEnd(0), observation_end)
+    plan = plan_training(month_ends, observation_end, first)
+    start = start if start is not None else plan.first_as_of
     end = end if end is not None else observation_end
     frame = task(build_training_set, name="build-training-set", cache_policy=NO_CACHE)(
         tables, start, end, observation_end
     )
-    split = plan_time_split(monthly_as_of_dates(start, end), observation_end)
-    frame["split"] = assign_split(frame, split)
-    logger.info("time split: %s", split.describe())
+    frame["split"] = assign_split(frame, plan.folds[-1])
+    logger.info("training plan:\n%s", plan.describe())
     path = ctx.lake.write_output("training_set", f"{start.date()}_{end.date()}", frame)
     logger.info("training set: %d rows -> %s", len(frame), path)
     return path

@@ -64,7 +64,9 @@ def tradeoff_figure(summary: pd.DataFrame):
 def limit_backtest_flow(ctx: RunContext, split: str = "test") -> pd.DataFrame:
     """Decision value of the context's policy on the out-of-time months, for a few settings.
 
-    Uses the champion and the latest published training set (`solvency training-set`).
+    Uses the latest published training set (`solvency training-set`) and the champion's
+    validation model (fitted without the test months; the champion itself where a version
+    has none).
     """
     logger = get_run_logger()
     lake, registry, policy = ctx.lake, ctx.registry, ctx.policy
@@ -77,7 +79,10 @@ def limit_backtest_flow(ctx: RunContext, split: str = "test") -> pd.DataFrame:
     )
     if not dates:
         raise RuntimeError(f"the training set {sets[-1]} has no '{split}' months")
-    model, version = registry.load_pd_model("champion")
+    version = registry.champion()
+    # The production refit has seen these months' outcomes: its validation model has not.
+    model, which = registry.validation_model(version)
+    logger.info("champion v%s backtested through its %s", version.version, which)
     policies = {
         name: policy if not settings else policy_variant(policy, name, **settings)
         for name, settings in BACKTEST_VARIANTS.items()

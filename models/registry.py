@@ -52,6 +52,10 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous-champion"
 TRAINING_EXPERIMENT = "buyer-pd-training"
+#: A training run's latest-fold model (fitted without its test rows), pickled for the gate.
+VALIDATION_MODEL_ARTIFACT = "validation/model.pkl"
+#: The binned distribution of the rows a model was fitted on, the daily drift's reference.
+REFERENCE_ARTIFACT = "reference/reference.json"
 
 #: Explicit requirements of the logged model: inferring them costs seconds and records
 #: unrelated packages of the training environment.
@@ -254,6 +258,19 @@ class ModelRegistry:
         self.activate()
         pyfunc = mlflow.pyfunc.load_model(uri)
         return pyfunc.unwrap_python_model().model, mv
+
+    def validation_model(self, mv: ModelVersion) -> tuple[Any, str]:
+        """The model a version was validated with (its latest out-of-time fold's, fitted
+        without the test rows), else, for a version registered without one, the registered
+        model itself; and which of the two it is."""
+        try:
+            path = self.run_artifact(mv.run_id, VALIDATION_MODEL_ARTIFACT)
+        except (MlflowException, OSError):
+            path = None
+        if path is not None and path.exists():
+            return load_pickled_model(path.read_bytes()), "validation fold model"
+        model, _ = self.load_pd_model(mv.version)
+        return model, "registered model"
 
     def move_alias(
         self, alias: str, version: str | int, reason: str, forced: bool = False

@@ -107,6 +107,113 @@ def test_payment_features_by_hand():
     assert row["no_payment_history"] == 0
 
 
+def test_dbt_ewm_by_hand_weighs_recent_payments_more():
+    # Paid in the 12 months to 2025-06-30, half-life 3 months = 91.3125 days (h):
+    #   I1 100 EUR, 30 days beyond terms, paid 120 days before: 100 x 2^(-120/h) = 40.216
+    #   I2 300 EUR, 10 days beyond terms, paid  50 days before: 300 x 2^(-50/h) = 205.251
+    #   (40.216 x 30 + 205.251 x 10) / (40.216 + 205.251) = 13.2767
+    # I6 (paid 2024-02-05, on time) is older than 12 months and I4 is paid after as_of: both
+    # left out; counting either would pull the value down.
+    row = _row(build_snapshots(_tables(INVOICES), [AS_OF]), "B1")
+    assert row["dbt_ewm"] == pytest.approx(13.276668, abs=1e-5)
+    assert row["dbt_3m"] < row["dbt_ewm"] < row["dbt_12m"]  # between recent and 12-month
+
+
+TREND_BOOK = [
+    # months 4-12 before 2025-06-30, i.e. paid in (2024-06-30, 2025-03-30]
+    ("T1", "B1", "P1", "2024-09-01", "2024-10-01", "2024-10-11", 100),  # 10 days beyond
+    ("T2", "B1", "P2", "2024-09-01", "2024-10-01", "2024-11-10", 100),  # 40 days beyond
+    ("T3", "B1", "P3", "2024-11-01", "2024-12-01", "2024-12-21", 50),  # 20 days beyond
+    # last 3 months, paid in (2025-03-30, 2025-06-30]
+    ("T4", "B1", "P1", "2025-04-01", "2025-05-01", "2025-05-11", 300),  # 10 days beyond
+    ("T5", "B1", "P2", "2025-03-01", "2025-03-31", "2025-05-10", 100),  # 40 days beyond
+    ("T6", "B1", "P3", "2025-03-01", "2025-03-31", "2025-05-20", 50),  # 50 days beyond
+    ("T7", "B1", "P4", "2025-01-01", "2025-01-31", "2025-05-01", 80),  # 90 days, recent only
+    ("T8", "B1", "P1", "2025-05-01", "2025-05-31", "2025-07-20", 500),  # paid after as_of
+]
+
+
+def test_dbt_trend_by_policyholder_by_hand_ignores_a_change_of_reporting_mix():
+    # Per policyholder (recent dbt - dbt of months 4-12): P1 10 - 10 = 0, P2 40 - 40 = 0,
+    # P3 50 - 20 = +30; P4 was paid only recently (no trend); T8 is paid after as_of.
+    # Mean over P1..P3: (0 + 0 + 30) / 3 = 10.
+    # The buyer-level dbt_trend mixes in who reports: recent (300x10 + 100x40 + 50x50 +
+    # 80x90) / 530 = 31.509, older (100x10 + 100x40 + 50x20) / 250 = 24, trend 7.509.
+    row = _row(build_snapshots(_tables(TREND_BOOK), [AS_OF]), "B1")
+    assert row["dbt_trend_3v9m_by_policyholder"] == pytest.approx(10.0)
+    assert row["dbt_trend"] == pytest.approx(16700 / 530 - 24)
+    assert np.isnan(
+        _row(build_snapshots(_tables(TREND_BOOK), [AS_OF]), "B2")["dbt_trend_3v9m_by_policyholder"]
+    )
+
+
+LATE_BOOK = [
+    ("L1", "B1", "P1", "2025-03-01", "2025-03-31", "2025-05-15", 100),  # 45 days beyond: late
+    ("L2", "B1", "P2", "2025-05-01", "2025-05-31", None, 100),  # open, 30 days past due at as_of
+    ("L3", "B1", "P3", "2025-04-01", "2025-05-01", "2025-05-21", 100),  # 20 days beyond: not late
+    ("L4", "B1", "P3", "2024-12-01", "2024-12-31", "2025-03-01", 100),  # 60 beyond, in March
+    ("L5", "B1", "P4", "2025-05-10", "2025-06-10", "2025-08-15", 100),  # 20 days past due at as_of
+    ("L6", "B1", "P5", "2024-03-01", "2024-03-31", "2024-06-20", 100),  # nothing in 12 months
+    ("L7", "B1", "P6", "2024-01-15", "2024-02-14", None, 100),  # open since 2024: late
+    ("L8", "B1", "P7", "2025-07-05", "2025-08-04", None, 100),  # issued after as_of: unknown
+]
+
+
+def test_late_policyholder_share_by_hand():
+    # With experience in the 12 months to 2025-06-30: P1 (paid), P2 (open), P3 (paid),
+    # P4 (open at as_of: its late payment on 2025-08-15 is not known yet), P6 (open);
+    # not P5 (last paid 2024-06-20) nor P7 (not issued yet). Late: P1 (45 days beyond),
+    # P2 (30 days past due), P6 (open 502 days past due); P3's 60-day payment is older than
+    # 3 months. 3 / 5 = 0.6. A day earlier L2 is 29 days past due: 2 / 5 = 0.4.
+    frame = build_snapshots(_tables(LATE_BOOK), [AS_OF - pd.Timedelta(days=1), AS_OF])
+    frame = frame.set_index(["buyer_id", "as_of_date"])
+    assert frame.loc[("B1", AS_OF), "late_policyholder_share_3m"] == pytest.approx(0.6)
+    assert frame.loc[
+        ("B1", AS_OF - pd.Timedelta(days=1)), "late_policyholder_share_3m"
+    ] == pytest.approx(0.4)
+    assert np.isnan(frame.loc[("B2", AS_OF), "late_policyholder_share_3m"])
+
+
+VOLUME_BOOK = [
+    ("V1", "B1", "P1", "2024-03-30", "2024-04-29", "2024-04-29", 1000),  # day before the base
+    ("V2", "B1", "P1", "2024-04-15", "2024-05-15", "2024-05-15", 100),  # base
+    ("V3", "B1", "P2", "2024-06-30", "2024-07-30", "2024-07-30", 300),  # base (its last day)
+    ("V4", "B1", "P1", "2025-04-10", "2025-05-10", None, 200),  # last 3 months
+    ("V5", "B1", "P2", "2025-06-30", "2025-07-30", None, 100),  # last 3 months (as_of)
+    ("V6", "B1", "P1", "2025-07-01", "2025-07-31", None, 5000),  # issued after as_of
+    ("V7", "B2", "P1", "2024-05-01", "2024-05-31", "2024-05-31", 50),  # base, nothing since
+]
+
+
+def test_invoice_volume_change_by_hand():
+    # Base (2024-03-30, 2024-06-30]: B1 100 + 300 = 400; last 3 months (2025-03-30,
+    # 2025-06-30]: 200 + 100 = 300 -> 300 / 400 - 1 = -0.25. B2 stopped buying: -1.
+    frame = build_snapshots(_tables(VOLUME_BOOK), [AS_OF]).set_index("buyer_id")
+    assert frame.loc["B1", "invoice_volume_change_12m"] == pytest.approx(-0.25)
+    assert frame.loc["B2", "invoice_volume_change_12m"] == pytest.approx(-1.0)
+    # Without a base invoice: missing (B1 of the main book, nothing issued in the base).
+    assert np.isnan(
+        _row(build_snapshots(_tables(INVOICES), [AS_OF]), "B1")["invoice_volume_change_12m"]
+    )
+    # When the data start inside the base period (first invoice V2, 2024-04-15), every base
+    # is truncated: missing, not a made-up growth.
+    later = [inv for inv in VOLUME_BOOK if inv[0] != "V1"]
+    frame = build_snapshots(_tables(later), [AS_OF]).set_index("buyer_id")
+    assert frame["invoice_volume_change_12m"].isna().all()
+
+
+def test_days_since_last_payment_by_hand():
+    # B1's payments: I6 on 2024-02-05, I1 on 2025-03-02, I2 on 2025-05-11, I4 on 2025-07-15.
+    # 2024-02-04: none yet (missing); 2024-02-05: paid that day (0); 2025-06-30: I2, 50 days
+    # (I4 is paid after that date); 2025-07-20: I4, 5 days. B2 never paid: missing.
+    dates = [D("2024-02-04"), D("2024-02-05"), AS_OF, D("2025-07-20")]
+    frame = build_snapshots(_tables(INVOICES), dates).set_index(["buyer_id", "as_of_date"])
+    days = frame.loc["B1", "days_since_last_payment"]
+    assert np.isnan(days[D("2024-02-04")])
+    assert list(days.iloc[1:]) == [0, 50, 5]
+    assert frame.loc["B2", "days_since_last_payment"].isna().all()
+
+
 def test_buyer_without_invoices_or_statements_keeps_missing_values():
     row = _row(build_snapshots(_tables(INVOICES), [AS_OF]), "B2")
     for name in (
@@ -229,9 +336,9 @@ DAY0 = pd.Timestamp("2024-01-01")
 
 
 @st.composite
-def books(draw):
+def books(draw, max_invoices: int = 25, min_invoices: int = 0):
     """A random small book: invoices, statements and events for two buyers over ~2 years."""
-    n_inv = draw(st.integers(0, 25))
+    n_inv = draw(st.integers(min_invoices, max_invoices))
     invoices = []
     for i in range(n_inv):
         issue = draw(st.integers(0, 700))
@@ -315,18 +422,14 @@ PROPERTY = {
 }
 
 
-@settings(max_examples=60, **PROPERTY)
-@given(book=books(), data=st.data())
-def test_facts_dated_after_as_of_never_change_features(book, data):
+def _check_future_facts_change_nothing(book, draw) -> None:
     invoices, statements, events, as_of = book
     base = build_snapshots(_tables(invoices, statements, events), [as_of])
-    variant = _future_variant(data.draw, invoices, statements, events, as_of)
+    variant = _future_variant(draw, invoices, statements, events, as_of)
     _features_equal(base, build_snapshots(_tables(*variant), [as_of]))
 
 
-@settings(max_examples=40, **PROPERTY)
-@given(book=books(), offsets=st.lists(st.integers(-200, 200), min_size=2, max_size=5, unique=True))
-def test_many_dates_in_one_call_equal_one_call_per_date(book, offsets):
+def _check_dates_together_equal_alone(book, offsets) -> None:
     invoices, statements, events, as_of = book
     tables = _tables(invoices, statements, events)
     dates = sorted(as_of + pd.Timedelta(days=o) for o in offsets)
@@ -334,6 +437,37 @@ def test_many_dates_in_one_call_equal_one_call_per_date(book, offsets):
     for date in dates:
         alone = build_snapshots(tables, [date])
         _features_equal(together[together["as_of_date"] == date], alone)
+
+
+#: Books busy enough that the features needing payments in two periods (the per-policyholder
+#: trend, the year-on-year volume change) are known in a good share of examples (about 50 %
+#: and 25 %, against 7 % on the default books).
+BUSY = {"max_invoices": 80, "min_invoices": 30}
+OFFSETS = st.lists(st.integers(-200, 200), min_size=2, max_size=5, unique=True)
+
+
+@settings(max_examples=60, **PROPERTY)
+@given(book=books(), data=st.data())
+def test_facts_dated_after_as_of_never_change_features(book, data):
+    _check_future_facts_change_nothing(book, data.draw)
+
+
+@settings(max_examples=30, **PROPERTY)
+@given(book=books(**BUSY), data=st.data())
+def test_facts_dated_after_as_of_never_change_features_of_busy_books(book, data):
+    _check_future_facts_change_nothing(book, data.draw)
+
+
+@settings(max_examples=40, **PROPERTY)
+@given(book=books(), offsets=OFFSETS)
+def test_many_dates_in_one_call_equal_one_call_per_date(book, offsets):
+    _check_dates_together_equal_alone(book, offsets)
+
+
+@settings(max_examples=20, **PROPERTY)
+@given(book=books(**BUSY), offsets=OFFSETS)
+def test_many_dates_in_one_call_equal_one_call_per_date_on_busy_books(book, offsets):
+    _check_dates_together_equal_alone(book, offsets)
 
 
 def test_catalogue_document_is_generated_from_the_catalogue():

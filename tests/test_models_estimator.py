@@ -12,8 +12,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
+from models.pd import gbm
 from models.pd.estimator import PDClassifier
 from models.pd.gbm import SMALL_DATA_PARAMS, SMALL_DATA_ROWS, params_for_size
+from models.pd.model import stopping_slices
 from models.pd.validation import expected_calibration_error
 
 QUICK = {"learning_rate": 0.1, "num_leaves": 8, "min_data_in_leaf": 40, "n_models": 1,
@@ -107,3 +109,34 @@ def test_bad_inputs_are_refused_with_the_reason(table) -> None:
 def test_the_setting_follows_the_data_size() -> None:
     assert params_for_size(SMALL_DATA_ROWS - 1) == SMALL_DATA_PARAMS
     assert params_for_size(SMALL_DATA_ROWS) == {}
+    assert SMALL_DATA_PARAMS["num_threads"] == 1  # small tables: one thread
+
+
+def test_without_refit_the_fold_boosters_are_the_members_and_the_calibrators_scorers(
+    table, monkeypatch
+) -> None:
+    (X, y, _), (X_test, y_test, true_pd) = table
+    quick = QUICK | {"refit": False}
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("no booster may be trained besides the cross-validation's")
+
+    monkeypatch.setattr(gbm.lgb, "train", no_refit)
+    model = PDClassifier(params=quick, categorical=["region"]).fit(X, y)
+    fitted, info = model.model_, model.model_.info
+    best = info["members"][0]["best_iteration"]
+    assert len(fitted.ensemble.boosters) == info["cross_fit_folds"] == 5
+    assert all(b.num_trees() == best for b in fitted.ensemble.boosters)  # cut at the best round
+    assert fitted.calibrator.n_ == len(X)  # every row's out-of-fold score
+    proba = model.predict_proba(X_test)[:, 1]
+    assert roc_auc_score(y_test, proba) > roc_auc_score(y_test, true_pd) - 0.03
+    assert abs(proba.mean() / y_test.mean() - 1) < 0.1
+    assert expected_calibration_error(true_pd, proba) < 0.02
+    # each member scores the slice it did not fit: exactly the out-of-fold scores
+    numeric = X.drop(columns="region").to_numpy(dtype=np.float32)
+    folds = stopping_slices(X, y, 0.2, seed=5)
+    args = (numeric, y, folds, ["a", "b", "c"], [0, 0, 0], [], quick)
+    ensemble, out_of_fold = gbm.fit_gbm_cross_fitted(*args)
+    for booster, (_, held) in zip(ensemble.boosters, folds, strict=True):
+        assert np.allclose(booster.predict(numeric[held], raw_score=True), out_of_fold[held])
+    assert np.array_equal(ensemble.raw_score(numeric), gbm.fit_gbm(*args).raw_score(numeric))

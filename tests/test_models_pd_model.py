@@ -305,15 +305,36 @@ def test_cross_fitted_scores_are_out_of_fold_and_the_refit_matches_fit_gbm(undat
     in_sample = roc_auc_score(y, ensemble.raw_score(matrix))
     assert 0.7 < roc_auc_score(y, out_of_fold) < in_sample
     assert np.array_equal(ensemble.raw_score(matrix), gbm.fit_gbm(*args).raw_score(matrix))
-    with pytest.raises(ValueError, match="at least two"):
-        gbm.fit_gbm_cross_fitted(matrix, y, folds[:1], UNDATED_FEATURES, [0] * 4, [], SMALL_GBM)
-    overlapping = [(np.ones(len(y), dtype=bool), stop) for _, stop in folds]
-    with pytest.raises(ValueError, match="exactly once"):
+    # one pair: only its slice is scored, by the booster that did not fit it
+    _, one = gbm.fit_gbm_cross_fitted(
+        matrix, y, folds[:1], UNDATED_FEATURES, [0] * 4, [], SMALL_GBM
+    )
+    assert np.array_equal(np.isfinite(one), folds[0][1])
+    fitting_its_slice = [(np.ones(len(y), dtype=bool), stop) for _, stop in folds]
+    with pytest.raises(ValueError, match="disjoint"):
+        gbm.fit_gbm_cross_fitted(matrix, y, fitting_its_slice, UNDATED_FEATURES, [0] * 4, [])
+    overlapping = [(~folds[0][1], folds[0][1]), (~folds[0][1], folds[0][1])]
+    with pytest.raises(ValueError, match="disjoint"):
         gbm.fit_gbm_cross_fitted(matrix, y, overlapping, UNDATED_FEATURES, [0] * 4, [])
 
 
-def test_cross_fitted_calibration_refuses_snapshot_data(training_set) -> None:
-    with pytest.raises(ValueError, match="undated"):
-        fit_model("lightgbm", training_set, calibrate_on="cross_fit")
+@pytest.mark.parametrize("kind", ["scorecard", "lightgbm"])
+def test_cross_fitted_snapshots_calibrate_on_the_latest_months_of_unseen_buyers(
+    training_set, test_rows, kind
+) -> None:
+    """The production refit: every matured row fitted, the level set on the latest cohort."""
+    matured = training_set.loc[training_set["split"].isin(["train", "calibration"])]
+    model = fit_model(kind, training_set, calibrate_on="cross_fit")
+    months = np.sort(matured["as_of_date"].unique())
+    late = months[-max(1, round(0.2 * len(months))) :]
+    first, last = (pd.Timestamp(d) for d in model.info["calibration_as_of"])
+    assert first >= late[0] and last == late[-1]
+    assert model.info["n_train"] == len(matured)
+    # a small book: every buyer's late rows scored once, by a fit without that buyer
+    assert model.info["n_calibration"] == (matured["as_of_date"] >= late[0]).sum()
+    y = test_rows["label"].to_numpy(dtype=int)
+    pd_ = model.predict_pd(test_rows)
+    assert 0.5 < pd_.mean() / y.mean() < 2
+    assert roc_auc_score(y, pd_) > 0.6
     with pytest.raises(ValueError, match="calibrate_on"):
-        fit_model("scorecard", training_set, calibrate_on="test")
+        fit_model(kind, training_set, calibrate_on="test")

@@ -362,3 +362,19 @@ def test_notebook_stops_cleanly_on_an_empty_lake(
                 exec(compile(cell.source, "<cell>", "exec"), namespace)
     assert namespace["READY"] is False
     assert "No published daily runs" in printed.getvalue()
+
+
+def test_a_red_backtest_suggests_intercept_recalibration() -> None:
+    from models.monitoring.report import _backtest_section
+
+    frame = pd.DataFrame(
+        {"grade": [3, 5], "count": [1000, 500], "defaults": [10, 40], "mean_pd": [0.005, 0.05],
+         "default_rate": [0.01, 0.08], "p_value": [0.2, 0.001], "light": ["green", "red"],
+         "conservative": [False, False]}
+    )  # fmt: skip
+    section = _backtest_section(frame)
+    # 50 defaults observed against 1000 x 0.005 + 500 x 0.05 = 30 predicted
+    assert section["observed_to_predicted"] == "1.67"
+    assert "solvency recalibrate" in section["advice"] and "1.67" in section["advice"]
+    calm = _backtest_section(frame.assign(light=["green", "yellow"]))
+    assert calm["advice"] == ""

@@ -313,11 +313,12 @@ def test_end_to_end_no_training_window_reaches_the_test_period() -> None:
 
 def test_warm_up_end_follows_the_catalogues_longest_window() -> None:
     from features.catalogue import LOOKBACK_MONTHS
-    from features.payment import WINDOWS_MONTHS
+    from features.payment import VOLUME_LAG_MONTHS, VOLUME_MONTHS, WINDOWS_MONTHS
 
-    assert max(WINDOWS_MONTHS) == LOOKBACK_MONTHS
-    # data from 2022-12-03: a 12-month window is whole from the month-end a year later
-    assert warm_up_end("2022-12-03") == T("2023-12-31")
+    # the 12-month payment windows, or the invoiced volume against its base a year earlier
+    assert LOOKBACK_MONTHS == max(*WINDOWS_MONTHS, VOLUME_MONTHS + VOLUME_LAG_MONTHS) == 15
+    # data from 2022-12-03: every window is whole from the month-end 15 months later
+    assert warm_up_end("2022-12-03") == T("2024-03-31")
     assert warm_up_end("2022-12-31", lookback_months=3) == T("2023-03-31")
 
 
@@ -386,3 +387,85 @@ def test_rolling_origin_invariants(n_dates, horizon, folds, test_months, extra_d
         if previous_test_end is not None:  # consecutive folds, no overlap, oldest first
             assert split.test_start > previous_test_end
         previous_test_end = split.test_end
+
+
+# --- the training plan: warm-up, validation folds, production window -------------------------
+
+
+def test_training_plan_on_a_demo_sized_window_by_hand() -> None:
+    from features.training import plan_training, production_split
+
+    dates = month_ends("2022-12-31", 48)  # data from 2022-12-01 to 2026-11-30
+    plan = plan_training(dates, "2026-11-30", "2022-12-01", folds=3)
+    assert plan.first_as_of == T("2024-03-31")  # 15 months of lookback windows first
+    assert plan.last_matured == T("2025-11-30")  # the last label window ends 2026-11-30
+    # a third fold would test from 2025-03-31 and need fitted months before 2024-03-31
+    assert [(f.test_start, f.test_end) for f in plan.folds] == [
+        (T("2025-06-30"), T("2025-08-31")),
+        (T("2025-09-30"), T("2025-11-30")),
+    ]
+    frame = pd.DataFrame({"as_of_date": pd.DatetimeIndex(dates).astype(NS), "label": 0.0})
+    frame.loc[frame["as_of_date"] == T("2025-01-31"), "label"] = float("nan")  # in default
+    split = production_split(frame, plan)
+    fitted = frame.loc[split.eq("train"), "as_of_date"]
+    assert (fitted.min(), fitted.max()) == (T("2024-03-31"), T("2025-11-30"))
+    assert len(fitted) == 21 - 1  # 21 matured eligible months, one without a label
+    assert set(split[frame["as_of_date"] < T("2024-03-31")]) == {"excluded"}
+    # every fold fits only rows whose label window closed before its test months
+    for fold in plan.folds:
+        rows = frame.loc[assign_split(frame, fold).isin(["train", "calibration"]), "as_of_date"]
+        assert rows.min() == plan.first_as_of
+        assert (rows + pd.DateOffset(months=12) <= fold.test_start).all()
+    assert "validation fold 2: fit as-of 2024-03-31 .. 2024-09-30" in plan.describe()
+
+
+def test_training_plan_uses_fewer_folds_on_short_history_and_says_what_is_missing() -> None:
+    from features.training import plan_training
+
+    short = plan_training(month_ends("2023-01-31", 47), "2026-11-30", "2023-01-01")
+    assert len(short.folds) == 1 and short.folds[0].test_end == T("2025-11-30")
+    with pytest.raises(ValueError, match=r"not enough history.*months"):
+        plan_training(month_ends("2024-01-31", 35), "2026-11-30", "2024-01-01")
+
+
+# --- intercept recalibration ---------------------------------------------------------------
+
+
+def test_intercept_shift_matches_the_level_and_keeps_the_ranking() -> None:
+    import numpy as np
+
+    from models.pd.calibration import Calibrator, intercept_shift, sigmoid
+
+    rng = np.random.default_rng(3)
+    raw = rng.normal(-3, 1, 4000)
+    y = (rng.random(4000) < sigmoid(raw + 0.4)).astype(int)  # true level 0.4 above
+    calibrator = Calibrator("platt", scale="logit")
+    calibrator.intercept_, calibrator.slope_ = 0.0, 1.0
+    pd_ = calibrator.transform(raw)
+    delta = intercept_shift(pd_, y)
+    shifted = calibrator.shifted(delta).transform(raw)
+    assert shifted.sum() == pytest.approx(y.sum(), rel=1e-9)
+    assert np.array_equal(np.argsort(shifted, kind="stable"), np.argsort(pd_, kind="stable"))
+    assert calibrator.intercept_ == 0.0  # the original is untouched
+    assert 0.2 < delta < 0.6
+    with pytest.raises(ValueError, match="both defaults"):
+        intercept_shift(pd_, np.zeros_like(y))
+    with pytest.raises(ValueError, match="Platt"):
+        Calibrator("isotonic").shifted(0.1)
+
+
+def test_a_shifted_reference_keeps_every_row_in_its_score_bin() -> None:
+    import numpy as np
+
+    from models.monitoring.drift import build_reference, psi_against_reference, shifted_reference
+    from models.pd.calibration import logit, sigmoid
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"dbt_12m": rng.gamma(2, 5, 3000)})
+    pd_ = sigmoid(rng.normal(-3, 1, 3000))
+    moved = sigmoid(logit(pd_) + 0.7)
+    reference = build_reference(frame, ["dbt_12m"], pd_)
+    score_psi = psi_against_reference(shifted_reference(reference, 0.7), frame, moved)
+    assert score_psi.loc[0, "name"] == "score" and score_psi.loc[0, "psi"] < 1e-6
+    # against the unshifted reference the same PDs drift: the test can fail
+    assert psi_against_reference(reference, frame, moved).loc[0, "psi"] > 0.25

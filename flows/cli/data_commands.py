@@ -311,14 +311,19 @@ def catalogue(
 @app.command("training-set")
 def training_set(
     start: Annotated[
-        str | None, typer.Option("--start", help="First as-of month (default: first data month).")
+        str | None,
+        typer.Option(
+            "--start",
+            help="First as-of month (default: the first past the lookback windows' warm-up).",
+        ),
     ] = None,
     end: Annotated[
         str | None, typer.Option("--end", help="Last as-of month (default: last known date).")
     ] = None,
     lake: LakeOption = None,
 ) -> None:
-    """Monthly labelled snapshots with a train / calibration / out-of-time test split."""
+    """Monthly labelled snapshots with the latest validation fold's train / calibration /
+    out-of-time test split."""
     import pandas as pd
 
     from flows.features import training_set_flow

@@ -100,8 +100,8 @@ def demo(
         int, typer.Option("--buyers", min=10, help="Buyers in the demo book.")
     ] = 5000,
     months: Annotated[
-        int, typer.Option("--months", help="Months of history (the time split needs about 41).")
-    ] = 48,
+        int, typer.Option("--months", help="Months of history (training needs at least 45).")
+    ] = 52,
     dirty: Annotated[float, typer.Option("--dirty", help="Fraction of bad rows injected.")] = 0.002,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Regenerate the demo data and rebuild the lake.")

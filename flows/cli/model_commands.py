@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.app import LakeOption, app, fail, run_context
+from flows.cli.app import LakeOption, app, cli_date, fail, run_context
 from flows.cli.output import OUT, compact_money
 
 
@@ -28,7 +28,8 @@ def train(
         ),
     ] = "lightgbm",
 ) -> None:
-    """Train and validate the scorecard and LightGBM PD models; register the challenger in MLflow."""
+    """Validate the scorecard and LightGBM PD models on rolling-origin out-of-time folds,
+    refit them on every matured row, and register the production refit as the challenger."""
     from flows.train import train_flow
 
     ctx = run_context(lake_dir=lake)
@@ -36,25 +37,36 @@ def train(
         result = train_flow(ctx, truth, register)
     except ValueError as exc:
         fail(f"cannot train: {exc}")
-    headline = ("auc", "gini", "brier", "ece", "psi", "oracle_auc")
+    headline = ("auc", "gini", "brier", "ece", "observed_to_predicted", "oracle_auc")
+    folds = int(result.models[0].metrics.get("folds", 1))
     OUT.table(
-        "Out-of-time validation (test split)",
-        ("model", *headline, "light", "registered"),
+        f"Out-of-time validation: latest of {folds} rolling-origin folds (mean over the folds)",
+        ("model", *("obs/pred" if k == "observed_to_predicted" else k for k in headline),
+         "light", "registered"),
         [
             (
                 m.kind,
-                *(f"{m.metrics[k]:.3f}" if k in m.metrics else "–" for k in headline),
+                *(_with_mean(m.metrics, k) for k in headline),
                 m.traffic_light,
-                f"v{m.registered_version}" if m.registered_version else "",
+                f"v{m.registered_version} (production refit)" if m.registered_version else "",
             )
             for m in result.models
         ],
-        right=headline,
-    )
+        right=("auc", "gini", "brier", "ece", "obs/pred", "oracle_auc"),
+    )  # fmt: skip
+    OUT.line(result.plan)
     OUT.line(
-        f"rows per split: {result.rows}; MLflow run {result.parent_run_id} at "
-        f"{ctx.settings.mlflow_uri}"
+        f"rows: {', '.join(f'{k} {v:,}' for k, v in result.rows.items())}; MLflow run "
+        f"{result.parent_run_id} at {ctx.settings.mlflow_uri}"
     )
+
+
+def _with_mean(metrics: dict[str, float], name: str) -> str:
+    """'0.781 (0.770)': the latest fold's figure and the mean over the folds, if recorded."""
+    if name not in metrics:
+        return "–"
+    mean = metrics.get(f"mean_{name}")
+    return f"{metrics[name]:.3f}" + (f" ({mean:.3f})" if mean is not None else "")
 
 
 @app.command()
@@ -78,6 +90,45 @@ def promote(
     if move is None:
         fail('champion unchanged (use --force "reason" to override)')
     OUT.success(f"champion is now version {move.version} (was {move.previous or 'none'})")
+
+
+@app.command()
+def recalibrate(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Date whose matured cohorts set the level (default: today)."),
+    ] = None,
+    cohorts: Annotated[
+        int | None,
+        typer.Option("--cohorts", min=1, help="Matured month-end cohorts (default: monitoring's)."),
+    ] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Refit only the champion's intercept on its latest matured cohorts (the level drifted,
+    the ranking holds) and register the result as the challenger; `solvency promote` next."""
+    from flows.train import recalibrate_flow
+    from models.registry import NoChampionError
+
+    ctx = run_context(lake_dir=lake, as_of=cli_date(as_of, "--as-of"))
+    try:
+        result = recalibrate_flow(ctx, cohorts)
+    except (NoChampionError, ValueError) as exc:
+        fail(f"cannot recalibrate: {exc}")
+    names = ("auc", "mean_pd", "default_rate", "observed_to_predicted", "light")
+    OUT.table(
+        f"Champion v{result.champion} on its matured cohorts {result.cohorts} "
+        f"({result.rows:,} buyers, {result.defaults:,} defaults)",
+        ("", "AUC", "mean PD", "default rate", "obs/pred", "light"),
+        [
+            (side, *(v if isinstance(v, str) else f"{v:.4f}" for v in (f[n] for n in names)))
+            for side, f in (("before", result.before), ("after", result.after))
+        ],
+        right=("AUC", "mean PD", "default rate", "obs/pred"),
+    )
+    OUT.success(
+        f"log-odds moved by {result.delta:+.4f}; registered as v{result.registered_version} "
+        "(challenger): `solvency promote` puts it through the gate"
+    )
 
 
 @app.command()

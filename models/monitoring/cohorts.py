@@ -35,14 +35,13 @@ def matured_cohort_dates(
     return [latest - pd.offsets.MonthEnd(k) for k in range(cohorts)]
 
 
-def matured_cohort_backtest(
+def matured_cohort_rows(
     tables: Mapping[str, pd.DataFrame],
-    model: Any,
     as_of: pd.Timestamp,
     cohorts: int,
     definition: DefaultDefinition = DEFAULT_DEFINITION,
-) -> tuple[dict[str, Any], pd.DataFrame] | None:
-    """AUC and observed vs predicted default rate per grade of the matured cohorts.
+) -> pd.DataFrame | None:
+    """Point-in-time snapshots of the matured cohorts with their observed 12-month label.
 
     Cohorts less than one horizon after the first invoice are skipped (their payment
     history would be cut short by the start of the data); None when nothing is left or no
@@ -60,10 +59,24 @@ def matured_cohort_backtest(
     defaults = first_default_dates(tables["events"], tables["invoices"], definition, known_by=as_of)
     labelled = label_snapshots(rows, defaults, as_of, definition)
     labelled = labelled.loc[labelled["label"].notna()]
-    if labelled.empty:
+    return None if labelled.empty else labelled
+
+
+def matured_cohort_backtest(
+    tables: Mapping[str, pd.DataFrame],
+    model: Any,
+    as_of: pd.Timestamp,
+    cohorts: int,
+    definition: DefaultDefinition = DEFAULT_DEFINITION,
+) -> tuple[dict[str, Any], pd.DataFrame] | None:
+    """AUC and observed vs predicted default rate per grade of the matured cohorts
+    (`matured_cohort_rows`; None when there are none)."""
+    labelled = matured_cohort_rows(tables, as_of, cohorts, definition)
+    if labelled is None:
         return None
     pd_ = model.predict_pd(labelled)
     y = labelled["label"].astype(int).to_numpy()
     metrics, table = cohort_backtest(y, pd_, MASTER_SCALE.grade_of(pd_))
-    table = table.assign(cohort_date=", ".join(d.date().isoformat() for d in sorted(dates)))
+    dates = labelled["as_of_date"].drop_duplicates().sort_values()
+    table = table.assign(cohort_date=", ".join(d.date().isoformat() for d in dates))
     return metrics, table

@@ -57,7 +57,11 @@ BACKTEST_COLUMNS = [
 
 # --- the training reference ----------------------------------------------------------------
 def build_reference(
-    frame: pd.DataFrame, features: list[str], pd_: np.ndarray, bins: int = 10
+    frame: pd.DataFrame,
+    features: list[str],
+    pd_: np.ndarray,
+    bins: int = 10,
+    months: np.ndarray | pd.Series | None = None,
 ) -> dict[str, Any]:
     """The reference distribution of the score and each feature (JSON-serialisable).
 
@@ -67,6 +71,12 @@ def build_reference(
     one (features flagged `categorical` in the catalogue, or non-numeric columns) is
     {"kind": "categorical", "categories": [...], "shares": [...], "missing_share": m}.
     Shares are of all rows: shares and missing_share add up to 1.
+
+    `months` (the calendar month 1-12 of each row's as-of date) adds "by_month": {"11":
+    {"rows": n, "score": spec, "features": {...}}, ...}, the same bins with the shares of
+    that month's rows. Statement ages and open amounts follow the filing and invoicing
+    seasons, so a day in November is compared with the Novembers the model was fitted on
+    (`psi_against_reference(..., month=11)`), not with the average of the year.
     """
     pd_ = np.asarray(pd_, dtype="float64")
     if len(frame) == 0:
@@ -78,7 +88,7 @@ def build_reference(
     absent = [name for name in features if name not in frame.columns]
     if absent:
         raise ValueError(f"features missing from the frame: {absent}")
-    return {
+    reference = {
         "rows": len(frame),
         "bins": int(bins),
         SCORE: _numeric_reference(pd_, bins),
@@ -86,17 +96,71 @@ def build_reference(
             name: (
                 _categorical_reference(frame[name])
                 if _is_categorical(name, frame[name])
-                else _numeric_reference(_as_float(frame[name]), bins)
+                else _numeric_reference(_as_float(frame[name]), bins, _resolution(name))
             )
             for name in features
         },
     }
+    if months is not None:
+        months = np.asarray(months, dtype="int64")
+        if months.shape != (len(frame),):
+            raise ValueError("months must have one value per row of the frame")
+        reference["by_month"] = {
+            str(m): {
+                "rows": int((months == m).sum()),
+                SCORE: _spec_like(reference[SCORE], pd.Series(pd_[months == m])),
+                "features": {
+                    name: _spec_like(spec, frame.loc[months == m, name])
+                    for name, spec in reference["features"].items()
+                },
+            }
+            for m in np.unique(months).tolist()
+        }
+    return reference
+
+
+def _spec_like(spec: dict[str, Any], values: pd.Series) -> dict[str, Any]:
+    """`spec`'s bins (edges or categories) with the shares of `values`."""
+    if spec["kind"] == CATEGORICAL:
+        shares = _categorical_shares(values, spec["categories"])
+        kept = {"categories": spec["categories"], "shares": shares[: len(spec["categories"])]}
+    else:
+        values = _binned_values(values, spec.get("resolution"))
+        shares = _numeric_shares(values, np.asarray(spec["edges"], dtype="float64"))
+        kept = {"edges": spec["edges"], "shares": shares[:-1]}
+    out = {
+        "kind": spec["kind"],
+        **{k: [float(v) for v in vals] for k, vals in kept.items() if k != "categories"},
+        **({"categories": spec["categories"]} if spec["kind"] == CATEGORICAL else {}),
+        "missing_share": float(shares[-1]),
+    }
+    return out if "resolution" not in spec else {**out, "resolution": spec["resolution"]}
+
+
+def shifted_reference(reference: dict[str, Any], delta: float) -> dict[str, Any]:
+    """The reference of a model whose log-odds moved by `delta` (intercept recalibration):
+    the same rows fall in the same score bins, whose PD edges move with the scores."""
+    from models.pd.calibration import logit, sigmoid
+
+    def moved(part: dict[str, Any]) -> dict[str, Any]:
+        score = dict(part[SCORE])
+        edges = np.asarray(score["edges"], dtype="float64")
+        score["edges"] = sigmoid(logit(edges) + float(delta)).tolist()
+        return {**part, SCORE: score}
+
+    out = moved(reference)
+    if "by_month" in reference:
+        out["by_month"] = {m: moved(part) for m, part in reference["by_month"].items()}
+    return out
 
 
 def psi_against_reference(
-    reference: dict[str, Any], frame: pd.DataFrame, pd_: np.ndarray
+    reference: dict[str, Any], frame: pd.DataFrame, pd_: np.ndarray, month: int | None = None
 ) -> pd.DataFrame:
     """PSI of today's score and features against the reference, one row each.
+
+    With `month` (1-12) and a reference holding that calendar month ("by_month"), against
+    the fitted rows of that month (same bins); otherwise against all of them.
 
     Columns `PSI_COLUMNS`: name ("score" first, then the reference's features in order),
     psi, light (`validation.psi_light`: green / yellow / red, "n/a" without a value),
@@ -106,6 +170,9 @@ def psi_against_reference(
     pd_ = np.asarray(pd_, dtype="float64")
     if pd_.shape != (len(frame),):
         raise ValueError("pd_ must have one value per row of the frame")
+    seasonal = reference.get("by_month", {}).get(str(month)) if month is not None else None
+    if seasonal is not None and seasonal["rows"] > 0:
+        reference = seasonal
     rows = [_psi_row(SCORE, reference[SCORE], pd.Series(pd_))]
     for name, spec in reference["features"].items():
         if name not in frame.columns:
@@ -125,7 +192,10 @@ def _psi_row(name: str, spec: dict[str, Any], values: pd.Series | None) -> dict[
         actual = (
             _categorical_shares(values, spec["categories"])
             if spec["kind"] == CATEGORICAL
-            else _numeric_shares(_as_float(values), np.asarray(spec["edges"], dtype="float64"))
+            else _numeric_shares(
+                _binned_values(values, spec.get("resolution")),
+                np.asarray(spec["edges"], dtype="float64"),
+            )
         )
         # A bin empty on both sides says nothing; dropping it keeps the PSI exact.
         used = (expected > 0) | (actual > 0)
@@ -153,7 +223,26 @@ def _as_float(values: pd.Series | np.ndarray) -> np.ndarray:
     )
 
 
-def _numeric_reference(values: np.ndarray, bins: int) -> dict[str, Any]:
+#: Units whose values are binned in whole units: a statement 10.97 months old (a leap year
+#: later) and one 11.01 months old are the same to a credit analyst, but a quantile edge
+#: between them would make a book with no change look like drift.
+WHOLE_UNITS = frozenset({"months", "days", "count"})
+
+
+def _resolution(name: str) -> float | None:
+    feature = CATALOGUE.get(name)
+    return 1.0 if feature is not None and feature.unit in WHOLE_UNITS else None
+
+
+def _binned_values(values: pd.Series | np.ndarray, resolution: float | None) -> np.ndarray:
+    numbers = _as_float(values)
+    return numbers if resolution is None else np.round(numbers / resolution) * resolution
+
+
+def _numeric_reference(
+    values: np.ndarray, bins: int, resolution: float | None = None
+) -> dict[str, Any]:
+    values = _binned_values(values, resolution)
     present = values[~np.isnan(values)]
     finite = present[np.isfinite(present)]
     edges = (
@@ -162,12 +251,13 @@ def _numeric_reference(values: np.ndarray, bins: int) -> dict[str, Any]:
         else np.array([], dtype="float64")
     )
     shares = _numeric_shares(values, edges)
-    return {
+    spec = {
         "kind": NUMERIC,
         "edges": [float(e) for e in edges],
         "shares": [float(s) for s in shares[:-1]],
         "missing_share": float(shares[-1]),
     }
+    return spec if resolution is None else {**spec, "resolution": resolution}
 
 
 def _numeric_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

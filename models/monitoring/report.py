@@ -579,8 +579,21 @@ def _backtest_section(backtest: pd.DataFrame | None) -> dict[str, Any] | None:
         flags = frame["conservative"].astype("boolean").fillna(False)
         for row, flag in zip(rows, flags, strict=True):
             row.append("yes" if flag else "")
+    count = pd.to_numeric(frame["count"], errors="coerce")
+    predicted = float((count * pd.to_numeric(frame["mean_pd"], errors="coerce")).sum())
+    observed = float(pd.to_numeric(frame["defaults"], errors="coerce").sum())
+    ratio = observed / predicted if predicted > 0 else float("nan")
+    advice = ""
+    if RED in set(frame["light"].astype(str)) and np.isfinite(ratio):
+        advice = (
+            f"Observed / predicted defaults {ratio:.2f}: if the ranking holds (AUC), "
+            "`solvency recalibrate` refits only the champion's intercept on these cohorts "
+            "and registers it as the challenger for the gate; if not, retrain."
+        )
     return {
         "cohort": _cohorts(frame["cohort_date"]) if "cohort_date" in frame else "",
+        "observed_to_predicted": _float(ratio, 2),
+        "advice": advice,
         "table": Table(header, rows, numeric=(1, 2, 3, 4, 5)),
         "plot": _img(backtest_figure(frame), "Observed default rate vs mean PD by grade"),
     }

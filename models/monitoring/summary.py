@@ -38,9 +38,18 @@ def portfolio_drift(
     """Drift of the performing buyers against the model's training reference (None without
     a stored reference) and the grade migration against the previous run."""
     scored = scores["grade"] < MASTER_SCALE.default_grade
+    # the calendar month of the day: seasonal features compare with the same month
+    month = (
+        int(features["as_of_date"].iloc[0].month)
+        if "as_of_date" in features.columns and len(features)
+        else None
+    )
     psi = (
         psi_against_reference(
-            reference, features.loc[scored.to_numpy()], scores.loc[scored, "pd"].to_numpy()
+            reference,
+            features.loc[scored.to_numpy()],
+            scores.loc[scored, "pd"].to_numpy(),
+            month,
         )
         if reference is not None
         else None

@@ -17,10 +17,12 @@ Methods:
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Literal
 
 import numpy as np
+from scipy.optimize import brentq
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -97,6 +99,14 @@ class Calibrator:
             return np.clip(self.isotonic_.predict(z), _EPS, 1 - _EPS)
         return sigmoid(self.intercept_ + self.slope_ * z)
 
+    def shifted(self, delta: float) -> Calibrator:
+        """A copy whose log-odds are moved by `delta`: the level changes, the ranking not."""
+        if self.method != "platt":
+            raise ValueError("an intercept shift needs Platt calibration (isotonic has none)")
+        out = copy.deepcopy(self)
+        out.intercept_ = self.intercept_ + float(delta)
+        return out
+
     def fit_transform(self, raw: np.ndarray, y: np.ndarray) -> np.ndarray:
         return self.fit(raw, y).transform(raw)
 
@@ -110,3 +120,20 @@ class Calibrator:
         if self.method == "platt":
             out |= {"intercept": self.intercept_, "slope": self.slope_}
         return out
+
+
+def intercept_shift(pd_: np.ndarray, y: np.ndarray) -> float:
+    """The log-odds shift that makes the PDs' sum equal the observed defaults.
+
+    Intercept recalibration: when a model still ranks buyers well but the default level has
+    moved (observed / predicted off on a matured cohort), only the intercept is refitted;
+    slope and ranking stay as validated.
+    """
+    z = logit(np.asarray(pd_, dtype="float64"))
+    y = np.asarray(y, dtype="float64")
+    if z.shape != y.shape or z.ndim != 1 or len(y) == 0:
+        raise ValueError("pd_ and y must be 1-d arrays of the same, non-zero length")
+    target = float(y.sum())
+    if target == 0 or target == len(y):
+        raise ValueError("an intercept shift needs both defaults and non-defaults")
+    return float(brentq(lambda d: float(sigmoid(z + d).sum()) - target, -20.0, 20.0))

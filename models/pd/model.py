@@ -11,13 +11,14 @@ is the latest 20 % of the training as-of months (a stratified random slice when 
 no `as_of_date`, e.g. the Polish benchmark); the PD level is set on 'calibration', a later
 period. 'test' and 'excluded' rows are never touched.
 
-Undated data (no `as_of_date`, no later period to calibrate on) may instead use
-`fit_model(..., calibrate_on="cross_fit")`: the model is fitted on all 'train' and
-'calibration' rows and calibrated on their out-of-fold scores from the early-stopping folds.
+`fit_model(..., calibrate_on="cross_fit")` instead fits on all 'train' and 'calibration'
+rows and calibrates on out-of-fold scores of the early-stopping slices: every row for
+undated data, the latest months of held-out buyers for snapshots (the production refit).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -33,9 +34,11 @@ from models.pd.calibration import Calibrator, Method
 from models.pd.scorecard import DEFAULT_SCORECARD_PARAMS, Scorecard
 
 KINDS = ("scorecard", "lightgbm")
-#: Rows that set the PD level: the later 'calibration' period, or out-of-fold (undated).
+#: Rows that set the PD level: the later 'calibration' period, or out-of-fold scores.
 CalibrateOn = Literal["calibration", "cross_fit"]
 _DIRECTION = {"up": 1, "down": -1, "none": 0}
+#: Defaults in one held-out slice above which a single slice is used (`stopping_slices`).
+STOPPING_DEFAULTS = 1000
 
 
 def catalogue_directions(names: Iterable[str]) -> dict[str, int]:
@@ -131,6 +134,15 @@ class PDModel:
         """Master-scale grade of each row (10 where `in_default`)."""
         return self.scale.grade_of(self.predict_pd(X), in_default)
 
+    def recalibrated(self, delta: float, note: dict[str, Any] | None = None) -> PDModel:
+        """A copy with the calibrated log-odds moved by `delta` (intercept recalibration:
+        the ranking and the features are unchanged); `note` is added to its info."""
+        out = copy.copy(self)
+        out.calibrator = self.calibrator.shifted(delta)
+        shifts = [*self.info.get("intercept_shifts", []), {"delta": float(delta), **(note or {})}]
+        out.info = {**self.info, "intercept_shifts": shifts}
+        return out
+
     def describe(self) -> dict[str, Any]:
         """Kind, features, parameters, fit facts and calibration, for tracking."""
         return {
@@ -223,7 +235,11 @@ def _labels(frame: pd.DataFrame, split: str, label: str) -> tuple[pd.DataFrame, 
 
 
 def stopping_slices(
-    rows: pd.DataFrame, y: np.ndarray, share: float, seed: int, min_defaults: int = 1000
+    rows: pd.DataFrame,
+    y: np.ndarray,
+    share: float,
+    seed: int,
+    min_defaults: int = STOPPING_DEFAULTS,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(rows fitted, early-stopping rows) boolean masks over the training rows.
 
@@ -255,8 +271,8 @@ def stopping_slices(
         dealt = rng.permutation(len(buyers)) % k  # balanced groups of buyers
         held_group = dealt[group]
         pairs = [(held_group != g, (held_group == g) & late) for g in range(k)]
-        if y[pairs[0][1]].sum() >= min_defaults:
-            return pairs[:1]
+        if y[pairs[0][1]].sum() >= min_defaults or len(y) >= gbm.REFIT_MAX_ROWS:
+            return pairs[:1]  # a large book: one slice is stable (see gbm.REFIT_MAX_ROWS)
         return pairs
     if has_buyer:
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -296,17 +312,17 @@ def fit_model(
     (`models/pd/estimator.py`) gives every feature's direction and type explicitly.
 
     `calibrate_on` says which rows set the PD level:
-    - "calibration" (default; the only choice for snapshot data): the ranking is fitted on
-      the 'train' rows and the calibrator on the 'calibration' rows, a later period.
-    - "cross_fit" (undated data only, e.g. a benchmark of independent statements; a frame
-      with an `as_of_date` column is refused): the model is fitted on every labelled
-      'train' and 'calibration' row (the benchmark puts them all in 'train'; there need be
-      no 'calibration' row), and the calibrator on out-of-fold raw scores of those rows.
-      The folds are the k = 1 / `validation_share` stratified folds of `stopping_slices`:
-      for LightGBM the very folds of the cross-validated early stopping, whose fold boosters
-      score the rows they held out (`gbm.fit_gbm_cross_fitted`); for the scorecard k
-      scorecards, each fitted without one fold, score that fold. No row is lost to a
-      calibration slice; the calibrator still never sees a score of a row the scorer fitted.
+    - "calibration" (default): the ranking is fitted on the 'train' rows and the
+      calibrator on the 'calibration' rows, a later period.
+    - "cross_fit": the model is fitted on every labelled 'train' and 'calibration' row
+      (there need be no 'calibration' row), and the calibrator on out-of-fold raw scores
+      of the early-stopping slices of `stopping_slices`. Undated data: the k stratified
+      folds, so every row is scored once. Snapshot data: held-out buyers' latest months,
+      so the PD level is set on the latest matured cohort by scorers that never saw those
+      buyers (the training flow's production refit). For LightGBM the stopping boosters
+      themselves score their slices (`gbm.fit_gbm_cross_fitted`); for the scorecard one
+      scorecard per slice, fitted without that slice's buyers. No row is lost to a
+      calibration period; the calibrator never sees a score of a row the scorer fitted.
       'test' and 'excluded' rows stay untouched either way.
     """
     if kind not in KINDS:
@@ -394,11 +410,6 @@ def _fit_cross_fitted(
     categorical: Iterable[str] | None = None,
 ) -> PDModel:
     """`fit_model(..., calibrate_on="cross_fit")`: see its docstring."""
-    if "as_of_date" in frame.columns:
-        raise ValueError(
-            "cross-fitted calibration is for undated data; snapshot data (as_of_date) is "
-            "calibrated on its later 'calibration' period"
-        )
     usable = frame["split"].isin(["train", "calibration"]).to_numpy()
     rows = frame.loc[usable & frame[label].notna().to_numpy()]
     if rows.empty:
@@ -409,7 +420,7 @@ def _fit_cross_fitted(
     encoder = FeatureEncoder(rows, names, categorical)
     if kind == "scorecard":
         card_params = {**DEFAULT_SCORECARD_PARAMS, **(params or {})}
-        folds = stopping_slices(rows, y, 0.2, int(card_params["seed"]))
+        folds = stopping_slices(rows, y, 0.2, int(card_params["seed"]), STOPPING_DEFAULTS)
         out_of_fold = np.full(len(y), np.nan)
         categorical = set(encoder.categorical)
         for fitted, held in folds:
@@ -417,10 +428,19 @@ def _fit_cross_fitted(
                 rows.loc[fitted, names], y[fitted], directions, categorical
             )
             out_of_fold[held] = fold_card.log_odds(rows.loc[held, names])
-        card = Scorecard(params).fit(rows[names], y, directions, categorical)
+        if len(folds) == 1 and len(rows) >= gbm.REFIT_MAX_ROWS:
+            card = fold_card  # a large book: as for LightGBM, the sliced fit is the model
+        else:
+            card = Scorecard(params).fit(rows[names], y, directions, categorical)
     else:
         settings = gbm.merged_params(params)
-        folds = stopping_slices(rows, y, float(settings["validation_share"]), int(settings["seed"]))
+        folds = stopping_slices(
+            rows,
+            y,
+            float(settings["validation_share"]),
+            int(settings["seed"]),
+            int(settings["min_stopping_defaults"]),
+        )
         ensemble, out_of_fold = gbm.fit_gbm_cross_fitted(
             encoder.matrix(rows),
             y,
@@ -430,15 +450,22 @@ def _fit_cross_fitted(
             categorical=[k for k, n in enumerate(names) if n in encoder.categories],
             params=settings,
         )
-    calibrator = Calibrator(calibration, scale="logit").fit(out_of_fold, y)
+    scored = np.isfinite(out_of_fold)
+    calibrator = Calibrator(calibration, scale="logit").fit(out_of_fold[scored], y[scored])
     info: dict[str, Any] = {
         "calibrate_on": "cross_fit",
         "n_train": len(rows),
         "defaults_train": int(y.sum()),
-        "n_calibration": len(rows),
-        "defaults_calibration": int(y.sum()),
+        "n_calibration": int(scored.sum()),
+        "defaults_calibration": int(y[scored].sum()),
         "cross_fit_folds": len(folds),
     }
+    if "as_of_date" in rows.columns:
+        fitted, calib = rows["as_of_date"], rows.loc[scored, "as_of_date"]
+        info |= {
+            "train_as_of": [str(fitted.min()), str(fitted.max())],
+            "calibration_as_of": [str(calib.min()), str(calib.max())],
+        }
     if kind == "scorecard":
         info |= {"selected_features": len(card.selected)}
         return ScorecardModel(
