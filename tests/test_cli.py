@@ -108,7 +108,7 @@ def _mlflow_env(root) -> dict[str, str]:
 def test_demo_generates_ingests_and_is_idempotent(tmp_path):
     """The README's main job, small: every step through Prefect flows and MLflow."""
     demo, lake_dir = tmp_path / "demo", tmp_path / "lake"
-    args = ["demo", "--buyers", "300", "--months", "46", "--dirty", "0.01", "--days", "3",
+    args = ["demo", "--buyers", "300", "--months", "48", "--dirty", "0.01", "--days", "3",
             "--demo-dir", str(demo), "--lake", str(lake_dir)]  # fmt: skip
     env = _mlflow_env(tmp_path / "mlflow")
     first = _solvency(*args, env=env)

@@ -11,8 +11,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
+from threadpoolctl import threadpool_info
 
-from models.pd import gbm
+from models.pd import estimator, gbm
 from models.pd.estimator import PDClassifier
 from models.pd.gbm import SMALL_DATA_PARAMS, SMALL_DATA_ROWS, params_for_size
 from models.pd.model import stopping_slices
@@ -110,6 +111,20 @@ def test_the_setting_follows_the_data_size() -> None:
     assert params_for_size(SMALL_DATA_ROWS - 1) == SMALL_DATA_PARAMS
     assert params_for_size(SMALL_DATA_ROWS) == {}
     assert SMALL_DATA_PARAMS["num_threads"] == 1  # small tables: one thread
+
+
+def test_a_small_table_is_fitted_on_one_blas_thread(table, monkeypatch) -> None:
+    (X, y, _), _ = table
+    seen: list[int] = []
+    fit_model = estimator.fit_model
+
+    def spy(*args, **kwargs):
+        seen.extend(pool["num_threads"] for pool in threadpool_info())
+        return fit_model(*args, **kwargs)
+
+    monkeypatch.setattr(estimator, "fit_model", spy)
+    PDClassifier("scorecard").fit(X.drop(columns="region"), y)
+    assert seen and set(seen) == {1}
 
 
 def test_without_refit_the_fold_boosters_are_the_members_and_the_calibrators_scorers(

@@ -61,7 +61,7 @@ def test_the_wheel_installs_and_scores_a_tiny_book_outside_the_checkout(tmp_path
 
     solvency = venv / "bin" / "solvency"
     assert "rescore" in _run(solvency, "--help", cwd=work, env=env)
-    _run(solvency, "generate", "--buyers", "300", "--months", "44", "--default-rate", "0.06",
+    _run(solvency, "generate", "--buyers", "300", "--months", "48", "--default-rate", "0.06",
          "--out", "book", cwd=work, env=env)  # fmt: skip
     _run(solvency, "ingest", "book", "--load-date", "2026-11-30", cwd=work, env=env)
     _run(solvency, "train", cwd=work, env=env)

@@ -100,7 +100,7 @@ def demo(
         int, typer.Option("--buyers", min=10, help="Buyers in the demo book.")
     ] = 5000,
     months: Annotated[
-        int, typer.Option("--months", help="Months of history (training needs at least 45).")
+        int, typer.Option("--months", help="Months of history (training needs 46 or more).")
     ] = 52,
     dirty: Annotated[float, typer.Option("--dirty", help="Fraction of bad rows injected.")] = 0.002,
     fresh: Annotated[
@@ -156,10 +156,20 @@ def demo(
     training_set(start=None, end=None, lake=lake)
     OUT.rule("4. train and validate PD models (MLflow), promote the challenger")
     train(lake=lake, truth=demo_dir / "_truth", register="lightgbm")
-    try:
-        promote(force=None, tolerance=0.005)
-    except typer.Exit:
-        OUT.line("the current champion stays (see the gate's reasons above)")
+    from models.registry import CHAMPION
+
+    champion = ctx.registry.version_by_alias(CHAMPION)
+    if champion is None:
+        try:
+            promote(force=None, tolerance=0.005)
+        except typer.Exit:
+            OUT.line("the current champion stays (see the gate's reasons above)")
+    else:
+        # A rerun replays the same days: a new champion would propose (and decide) anew.
+        OUT.line(
+            f"the demo keeps champion v{champion.version} so a rerun replays the same days; "
+            "`solvency promote` puts the new challenger through the gate"
+        )
     first = base + dt.timedelta(days=1)
     OUT.rule(
         f"5. the daily loop {first} .. {end}: each day's drop, rescoring, automatic decisions, "

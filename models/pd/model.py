@@ -271,6 +271,14 @@ def stopping_slices(
         dealt = rng.permutation(len(buyers)) % k  # balanced groups of buyers
         held_group = dealt[group]
         pairs = [(held_group != g, (held_group == g) & late) for g in range(k)]
+        # a small book: a group's latest months may hold no default; such a slice cannot
+        # stop anything (and cannot calibrate), so it is left out
+        pairs = [(f, v) for f, v in pairs if 0 < y[v].sum() < v.sum() and y[f].sum() > 0]
+        if not pairs:
+            raise ValueError(
+                "too few defaults for early stopping: no group of buyers has a default in "
+                f"the latest {n_late} training month(s); more buyers or history are needed"
+            )
         if y[pairs[0][1]].sum() >= min_defaults or len(y) >= gbm.REFIT_MAX_ROWS:
             return pairs[:1]  # a large book: one slice is stable (see gbm.REFIT_MAX_ROWS)
         return pairs
