@@ -34,6 +34,10 @@ EARLIEST_INCORPORATION = pd.Timestamp("1800-01-01")
 #: Relative tolerance of the balance-sheet identities (rounding in filed statements).
 IDENTITY_TOLERANCE = 0.01
 
+#: Whole numbers beyond this are not exact in a float64 (and overflow an int64 near 9.2e18).
+MAX_WHOLE_NUMBER = 2**53
+#: Money beyond ±10^15 (a thousand trillion in any currency) is a unit or typing error.
+MAX_AMOUNT = 1e15
 QUARANTINE_COLUMNS = ["table", "row_number", "column", "rule", "value", "record"]
 
 
@@ -47,6 +51,14 @@ def _date(*checks: pandera.Check, nullable: bool = False) -> pandera.Column:
 
 def _amount(*checks: pandera.Check, nullable: bool = True) -> pandera.Column:
     return pandera.Column(float, list(checks), nullable=nullable)
+
+
+def _money(*checks: pandera.Check, nullable: bool = True) -> pandera.Column:
+    """An amount of money: bounded, and read from text without ambiguous separators."""
+    bound = pandera.Check.in_range(
+        -MAX_AMOUNT, MAX_AMOUNT, error=f"beyond ±{MAX_AMOUNT:.0e} (a unit or typing error)"
+    )
+    return pandera.Column(float, [*checks, bound], nullable=nullable, metadata={"money": True})
 
 
 def _business_date(nullable: bool = False) -> pandera.Column:
@@ -95,20 +107,20 @@ FINANCIALS = pandera.DataFrameSchema(
         "period_end": _business_date(),
         "filing_date": _business_date(),
         "currency": _text(_one_of(ISO_CURRENCIES, "an ISO 4217 currency code")),
-        "revenue": _amount(NON_NEGATIVE),
-        "operating_income": _amount(),
-        "net_income": _amount(),
-        "total_assets": _amount(NON_NEGATIVE, nullable=False),
-        "current_assets": _amount(NON_NEGATIVE),
-        "cash": _amount(NON_NEGATIVE),
-        "receivables": _amount(NON_NEGATIVE),
-        "inventory": _amount(NON_NEGATIVE),
-        "total_liabilities": _amount(NON_NEGATIVE),
-        "current_liabilities": _amount(NON_NEGATIVE),
-        "long_term_debt": _amount(NON_NEGATIVE),
-        "equity": _amount(),
-        "retained_earnings": _amount(),
-        "interest_expense": _amount(NON_NEGATIVE),
+        "revenue": _money(NON_NEGATIVE),
+        "operating_income": _money(),
+        "net_income": _money(),
+        "total_assets": _money(NON_NEGATIVE, nullable=False),
+        "current_assets": _money(NON_NEGATIVE),
+        "cash": _money(NON_NEGATIVE),
+        "receivables": _money(NON_NEGATIVE),
+        "inventory": _money(NON_NEGATIVE),
+        "total_liabilities": _money(NON_NEGATIVE),
+        "current_liabilities": _money(NON_NEGATIVE),
+        "long_term_debt": _money(NON_NEGATIVE),
+        "equity": _money(),
+        "retained_earnings": _money(),
+        "interest_expense": _money(NON_NEGATIVE),
     },
     checks=[
         _rule(
@@ -164,7 +176,7 @@ INVOICES = pandera.DataFrameSchema(
         "issue_date": _business_date(),
         "due_date": _business_date(),
         "paid_date": _business_date(nullable=True),
-        "amount": _amount(POSITIVE, nullable=False),
+        "amount": _money(POSITIVE, nullable=False),
         "currency": _text(_one_of(ISO_CURRENCIES, "an ISO 4217 currency code")),
     },
     checks=[
@@ -190,7 +202,7 @@ EVENTS = pandera.DataFrameSchema(
         "event_date": _business_date(),
         "event_type": _text(_one_of(EVENT_TYPES, "one of " + ", ".join(sorted(EVENT_TYPES)))),
         "policyholder_id": _text(nullable=True),
-        "amount": _amount(NON_NEGATIVE),
+        "amount": _money(NON_NEGATIVE),
     },
     name="events",
 )
@@ -203,8 +215,8 @@ POLICIES = pandera.DataFrameSchema(
         "claim_waiting_days": pandera.Column(
             "Int64", pandera.Check.in_range(0, 720), nullable=False
         ),
-        "discretionary_limit": _amount(NON_NEGATIVE),
-        "aggregate_first_loss": _amount(NON_NEGATIVE),
+        "discretionary_limit": _money(NON_NEGATIVE),
+        "aggregate_first_loss": _money(NON_NEGATIVE),
     },
     checks=[
         _rule(
@@ -221,9 +233,9 @@ LIMITS = pandera.DataFrameSchema(
     {
         "policyholder_id": _text(),
         "buyer_id": _text(),
-        "limit_amount": _amount(NON_NEGATIVE, nullable=False),
-        "requested_amount": _amount(POSITIVE),
-        "exposure": _amount(NON_NEGATIVE, nullable=False),
+        "limit_amount": _money(NON_NEGATIVE, nullable=False),
+        "requested_amount": _money(POSITIVE),
+        "exposure": _money(NON_NEGATIVE, nullable=False),
         "decision_date": _business_date(),
         # When the decided limit takes effect for new shipments: after a notice period for
         # reductions (a future date is normal, not a fact from the future); empty = at once.
@@ -370,48 +382,139 @@ class ValidationResult:
         return int(self.quarantine["row_number"].nunique()) if len(self.quarantine) else 0
 
 
-def check_columns(frame_columns: list[str], contract: TableContract, source: str) -> list[str]:
-    """Raise if required columns are missing; return the unknown columns (reported, not kept)."""
-    missing = [c for c in contract.required_columns if c not in frame_columns]
+@dataclass
+class ColumnMatch:
+    """How a file's header maps onto its contract, and what a reader of the summary must know."""
+
+    rename: dict[str, str]  # header name -> contract name (letter case, spaces, hyphens)
+    unknown: list[str]  # header names the contract does not know (not loaded)
+    absent: list[str]  # nullable contract columns the file lacks (read as missing)
+
+    def warnings(self, rows: int) -> list[str]:
+        """One line per fact the file's owner should hear about (shown per file)."""
+        out = [f"column '{k}' read as '{v}'" for k, v in self.rename.items()]
+        out += [f"unknown column '{c}' not loaded" for c in self.unknown]
+        out += [f"column '{c}' absent: missing in all {rows:,} rows" for c in self.absent]
+        return out
+
+
+def _normalised_name(name: str) -> str:
+    return "_".join(str(name).strip().lower().replace("-", " ").split())
+
+
+def match_columns(frame_columns: list[str], contract: TableContract, source: str) -> ColumnMatch:
+    """Map a header onto the contract: exact names first, then names that differ only in
+    letter case, surrounding spaces or hyphens (`Revenue`, `Buyer ID`) — reported, never
+    silent. Raise if a required column is still missing."""
+    names = [str(c) for c in frame_columns]
+    wanted = contract.columns
+    rename: dict[str, str] = {}
+    taken = {c for c in names if c in wanted}
+    by_form = {_normalised_name(c): c for c in wanted}
+    for name in names:
+        target = by_form.get(_normalised_name(name))
+        if name not in wanted and target and target not in taken:
+            rename[name] = target
+            taken.add(target)
+    missing = [c for c in contract.required_columns if c not in taken]
     if missing:
         raise ContractError(
-            f"{source}: table '{contract.name}' is missing required column(s) {', '.join(missing)}"
+            f"{source}: table '{contract.name}' is missing required column(s) "
+            f"{', '.join(missing)} (header: {', '.join(names)[:200]})"
         )
-    return [c for c in frame_columns if c not in contract.schema.columns]
+    unknown = [c for c in names if c not in wanted and c not in rename]
+    absent = [c for c in wanted if c not in taken]
+    return ColumnMatch(rename, unknown, absent)
 
 
-def _is_blank(raw: pd.Series) -> pd.Series:
-    """Missing, or an empty / whitespace-only string (what a CSV gives for 'no value')."""
+def check_columns(frame_columns: list[str], contract: TableContract, source: str) -> list[str]:
+    """Raise if required columns are missing; return the unknown columns (reported, not kept)."""
+    return match_columns(frame_columns, contract, source).unknown
+
+
+#: Text that means "no value" in a number or date column (the contract's types cannot hold
+#: it). A text column keeps it as written: country `NA` is Namibia, and a `NULL` id is a
+#: bad id to show in quarantine, not an absent one.
+MISSING_MARKERS = frozenset({"NA", "N/A", "#N/A", "NULL", "null", "NaN", "nan", "None"})
+#: `1.234` in a money column of a text file: a thousands separator (1,234) or a decimal
+#: point? Money has cents, not thousandths, so three decimals after 1-3 digits is ambiguous.
+_AMBIGUOUS_THOUSANDS = r"[+-]?[1-9]\d{0,2}\.\d{3}"
+
+
+def _is_blank(raw: pd.Series, markers: bool = False) -> pd.Series:
+    """Missing, or an empty / whitespace-only string (what a CSV gives for 'no value');
+    with `markers`, also the MISSING_MARKERS (number and date columns)."""
     if raw.dtype.kind in "biufcmM":
         return raw.isna()
-    return raw.isna() | raw.astype("str").str.strip().eq("")
-
-
-def _coerce_column(raw: pd.Series, dtype: str) -> pd.Series:
-    """Convert raw values to the contract type; values that can't be converted become NA."""
-    blank = _is_blank(raw)
-    if dtype == DATE:
-        if raw.dtype.kind == "M":
-            parsed = raw
-        else:
-            text = raw.astype("str").str.strip().where(~blank)
-            parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-        # Dates a nanosecond timestamp cannot hold (before 1678, after 2261) are typos, not
-        # facts: they fail like any unparseable date instead of breaking the whole column.
-        representable = (parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max)
-        return parsed.where(representable).astype(DATE)
-    if dtype in ("float64", "Int64"):
-        if raw.dtype.kind in "biuf":
-            values = raw.astype("float64")
-        else:
-            values = pd.to_numeric(raw.astype("str").str.strip().where(~blank), errors="coerce")
-        if dtype == "Int64":
-            whole = values.isna() | (values == np.floor(values))
-            values = values.where(whole)
-            return values.astype("Int64")
-        return values.astype("float64")
     text = raw.astype("str").str.strip()
-    return text.where(~blank).astype("str")
+    blank = raw.isna() | text.eq("")
+    return blank | text.isin(MISSING_MARKERS) if markers else blank
+
+
+def _coerce_column(raw: pd.Series, column: pandera.Column) -> tuple[pd.Series, pd.Series]:
+    """Convert raw values to the contract type: the typed values (NA where a value could not
+    be converted) and, per row, the rule a present value broke (None where fine)."""
+    dtype = str(column.dtype)
+    blank = _is_blank(raw, markers=dtype in (DATE, "float64", "Int64"))
+    rule = pd.Series(None, index=raw.index, dtype="object")
+    if dtype == DATE:
+        values = _as_dates(raw, blank)
+        rule[values.isna() & ~blank] = f"type: not a valid {_type_label(dtype)}"
+        return values, rule
+    if dtype in ("float64", "Int64"):
+        return _as_numbers(raw, blank, dtype, (column.metadata or {}).get("money", False))
+    if raw.dtype.kind == "f":  # an id or code stored as a float has lost its digits
+        rule[raw.notna()] = "type: text stored as a decimal number (digits may be lost)"
+        return pd.Series(pd.NA, index=raw.index, dtype="str"), rule
+    text = raw.astype("str").str.strip()
+    return text.where(~blank).astype("str"), rule
+
+
+def _as_dates(raw: pd.Series, blank: pd.Series) -> pd.Series:
+    """Dates of the contract: a time-zone-aware timestamp becomes its UTC date, a time of
+    day is dropped (a fact is known on a day)."""
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        parsed = raw.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif raw.dtype.kind == "M":
+        parsed = raw
+    else:
+        text = raw.astype("str").str.strip().where(~blank)
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+        parsed = parsed.dt.tz_localize(None)
+    # Dates a nanosecond timestamp cannot hold (before 1678, after 2261) are typos, not
+    # facts: they fail like any unparseable date instead of breaking the whole column.
+    representable = (parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max)
+    return parsed.where(representable).astype(DATE).dt.normalize()
+
+
+def _as_numbers(
+    raw: pd.Series, blank: pd.Series, dtype: str, money: bool
+) -> tuple[pd.Series, pd.Series]:
+    rule = pd.Series(None, index=raw.index, dtype="object")
+    if raw.dtype.kind in "biuf":
+        values = raw.astype("float64")
+    else:
+        text = raw.astype("str").str.strip().where(~blank)
+        values = pd.to_numeric(text, errors="coerce")
+        if money:
+            ambiguous = text.str.fullmatch(_AMBIGUOUS_THOUSANDS).fillna(False).astype(bool)
+            rule[ambiguous] = (
+                "ambiguous number: '.' may be a thousands separator (write 1234, or the "
+                "amount with two decimals)"
+            )
+            values = values.where(~ambiguous)
+    unparsed = values.isna() & ~blank
+    rule[unparsed & rule.isna()] = f"type: not a valid {_type_label(dtype)}"
+    infinite = values.notna() & ~np.isfinite(values)
+    rule[infinite] = "type: not a finite number"
+    values = values.where(~infinite)
+    if dtype == "Int64":
+        too_big = values.abs() > MAX_WHOLE_NUMBER
+        rule[too_big] = f"whole number beyond ±{MAX_WHOLE_NUMBER:,}"
+        fractional = values.notna() & ~too_big & (values != np.floor(values))
+        rule[fractional] = f"type: not a valid {_type_label(dtype)}"
+        return values.where(~too_big & ~fractional).astype("Int64"), rule
+    return values.astype("float64"), rule
 
 
 def coerce_frame(raw: pd.DataFrame, contract: TableContract) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -420,12 +523,11 @@ def coerce_frame(raw: pd.DataFrame, contract: TableContract) -> tuple[pd.DataFra
     failures = []
     for name, column in contract.schema.columns.items():
         if name not in raw.columns:
-            typed[name] = _coerce_column(
-                pd.Series([None] * len(raw), dtype="object"), str(column.dtype)
-            )
+            missing = pd.Series([None] * len(raw), dtype="object", index=raw.index)
+            typed[name] = _coerce_column(missing, column)[0]
             continue
-        values = _coerce_column(raw[name], str(column.dtype))
-        bad = values.isna().to_numpy() & ~_is_blank(raw[name]).to_numpy()
+        values, rule = _coerce_column(raw[name], column)
+        bad = rule.notna().to_numpy()
         if bad.any():
             pos = np.flatnonzero(bad)
             failures.append(
@@ -433,7 +535,7 @@ def coerce_frame(raw: pd.DataFrame, contract: TableContract) -> tuple[pd.DataFra
                     {
                         "position": pos,
                         "column": name,
-                        "rule": f"type: not a valid {_type_label(str(column.dtype))}",
+                        "rule": rule.iloc[pos].astype("str").to_numpy(),
                         "value": raw[name].iloc[pos].astype("str").to_numpy(),
                     }
                 )

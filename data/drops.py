@@ -38,7 +38,6 @@ in well under a second.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ import pyarrow.parquet as pq
 from data.contracts import CONTRACTS, DATE, TableContract
 from data.keys import duplicated
 from data.lake import atomic_write_bytes, atomic_write_parquet
+from data.reading import read_source
 
 BASE = "base"
 FORMATS = ("parquet", "csv")
@@ -190,21 +190,11 @@ def _source_files(source_dir: Path) -> dict[str, Path]:
 
 
 def _read(path: Path) -> pa.Table:
-    """The file as Arrow: Parquet with its own types, CSV with every column as text."""
+    """The file as Arrow: Parquet with its own types, CSV with every column as text (read
+    as ingestion reads it)."""
     if path.suffix == ".parquet":
         return pq.read_table(path)
-    with open(path, newline="", encoding="utf-8") as fh:
-        header = next(csv.reader(fh), None)
-    if not header:
-        raise ValueError(f"{path}: empty file (no header row)")
-    return pacsv.read_csv(
-        path,
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in header},
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    return pa.Table.from_pandas(read_source(path).frame, preserve_index=False)
 
 
 def _day_number(d: dt.date) -> int:

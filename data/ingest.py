@@ -10,13 +10,15 @@ Guarantees, per source file:
 - the file's effect (rows, superseded rows, quarantine, source record) is published as one
   atomic manifest change, and every part it writes carries that source record in its own
   metadata, so a lost manifest can be rebuilt (`data.lake_recovery`) without loading twice;
-- a file that can't be read or misses a required column stops that file only, with a
-  message naming the file and the column.
+- a file that can't be read, misses a required column or breaks anything while being
+  validated fails that file only, with a message naming the file (and row and column where
+  known); the rest of the folder goes on, and the caller sees the failure in the reports;
+- a folder's files that are not table files, and symbolic links (unless allowed to point
+  inside the folder), are reported as failed, never silently skipped.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import re
@@ -30,20 +32,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from data.contracts import (
-    CONTRACTS,
-    ContractError,
-    TableContract,
-    check_columns,
-    validate_table,
-)
+from data.contracts import CONTRACTS, ContractError, TableContract, match_columns, validate_table
 from data.lake import QUARANTINE, Lake, Manifest, PartInfo, part_info
+from data.reading import SOURCE_SUFFIXES, ReadOptions, read_source, source_suffix
 
-SOURCE_SUFFIXES = (".csv", ".parquet")
 Progress = Callable[[str], None]
+#: How symbolic links in a source folder are treated: refused, or followed when they point
+#: at a file inside the same folder.
+LINK_POLICIES = ("refuse", "inside")
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How a folder's files are read: CSV encoding and delimiter, and symbolic links."""
+
+    read: ReadOptions = field(default_factory=ReadOptions)
+    links: str = "refuse"
+
+    def __post_init__(self) -> None:
+        if self.links not in LINK_POLICIES:
+            raise ValueError(f"links must be one of {', '.join(LINK_POLICIES)}, not {self.links!r}")
 
 
 @dataclass
@@ -59,40 +69,72 @@ class FileReport:
     superseded: int = 0
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
     message: str = ""
+    #: What the file's owner should hear about though the file loaded: renamed, unknown or
+    #: absent columns, a sniffed delimiter.
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def table_for_file(path: Path) -> str | None:
-    """`invoices.csv`, `invoices_2026-11-30.parquet` and `invoices-part2.csv` are invoices."""
-    name = path.name
-    for suffix in SOURCE_SUFFIXES:
-        if name.endswith(suffix):
-            stem = name[: -len(suffix)]
-            break
-    else:
+    """`invoices.csv`, `Invoices_2026-11-30.parquet`, `invoices-part2.CSV` and
+    `invoices.csv.gz` are invoices."""
+    suffix = source_suffix(path.name)
+    if suffix is None:
         return None
+    stem = path.name[: -len(suffix)].lower()
     for table in CONTRACTS:
         if re.fullmatch(rf"{table}([_\-.].*)?", stem):
             return table
     return None
 
 
-def find_sources(source_dir: Path) -> tuple[list[tuple[str, Path]], list[Path]]:
-    """Source files in ingestion order (referenced tables first), and the files ignored."""
+@dataclass
+class SourceListing:
+    """A folder's files: table files in ingestion order, and those that cannot be loaded."""
+
+    sources: list[tuple[str, Path]]
+    unrecognised: list[Path]
+    refused_links: list[Path]
+
+
+def _is_hidden(path: Path) -> bool:
+    """Dot files and `_SUCCESS`-style markers: tool metadata, never a table."""
+    return path.name.startswith((".", "_"))
+
+
+def _allowed_link(path: Path, folder: Path, links: str) -> bool:
+    target = path.resolve()
+    return links == "inside" and target.parent == folder.resolve() and target.is_file()
+
+
+def list_sources(source_dir: Path, links: str = "refuse") -> SourceListing:
+    """Table files in ingestion order (referenced tables first), the files that are not
+    table files, and refused symbolic links. Sub-folders and hidden files are not looked at."""
     if not source_dir.is_dir():
         raise FileNotFoundError(f"source folder not found: {source_dir}")
     order = {t: i for i, t in enumerate(CONTRACTS)}
-    found, ignored = [], []
-    for path in sorted(p for p in source_dir.iterdir() if p.is_file()):
+    listing = SourceListing([], [], [])
+    for path in sorted(source_dir.iterdir()):
+        if _is_hidden(path) or (path.is_dir() and not path.is_symlink()):
+            continue
+        if path.is_symlink() and not _allowed_link(path, source_dir, links):
+            listing.refused_links.append(path)
+            continue
         table = table_for_file(path)
         if table is None:
-            ignored.append(path)
+            listing.unrecognised.append(path)
         else:
-            found.append((table, path))
-    found.sort(key=lambda tp: (order[tp[0]], tp[1].name))
-    return found, ignored
+            listing.sources.append((table, path))
+    listing.sources.sort(key=lambda tp: (order[tp[0]], tp[1].name))
+    return listing
+
+
+def find_sources(source_dir: Path) -> tuple[list[tuple[str, Path]], list[Path]]:
+    """Source files in ingestion order (referenced tables first), and the files ignored."""
+    listing = list_sources(source_dir)
+    return listing.sources, [*listing.unrecognised, *listing.refused_links]
 
 
 def fingerprint(path: Path) -> str:
@@ -102,28 +144,6 @@ def fingerprint(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def read_source(path: Path) -> pd.DataFrame:
-    """Read a CSV (every column as text, typed later by the contract) or a Parquet file."""
-    try:
-        if path.name.endswith(".parquet"):
-            return pq.read_table(path).to_pandas(date_as_object=False)
-        with open(path, newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), None)
-        if not header:
-            raise ContractError(f"{path}: empty file (no header row)")
-        table = pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in header},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-        return table.to_pandas()
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-        raise ContractError(f"{path}: unreadable file ({exc})") from exc
 
 
 def _key_index(frame: pd.DataFrame, key: tuple[str, ...]) -> pd.Index:
@@ -259,10 +279,13 @@ def ingest_file(
     path: Path,
     load_date: dt.date,
     known: Mapping[str, pd.Index] | None = None,
+    read_options: ReadOptions | None = None,
 ) -> FileReport:
     """Validate one source file and publish its rows and quarantine records atomically.
 
-    Must be called while holding the lake's lock (see :func:`ingest_directory`).
+    Must be called while holding the lake's lock (see :func:`ingest_directory`). Whatever
+    goes wrong while reading or validating the file fails this file only (a report with
+    status "failed"); errors while writing the lake propagate (the lake stays as it was).
     """
     contract = CONTRACTS[table]
     source = str(path)
@@ -277,13 +300,20 @@ def ingest_file(
             message=f"same content already ingested on {earlier['load_date']} from {earlier['file']}",
         )
     try:
-        raw = read_source(path)
-        ignored = check_columns(list(raw.columns), contract, source)
+        read = read_source(path, read_options or ReadOptions(), contract.columns)
+        match = match_columns(list(read.frame.columns), contract, source)
+        raw = read.frame.rename(columns=match.rename)
+        known = known_keys(lake) if known is None else known
+        result = validate_table(raw, contract, known, pd.Timestamp(load_date))
     except ContractError as exc:
         return FileReport(table, source, "failed", message=str(exc))
-
-    known = known_keys(lake) if known is None else known
-    result = validate_table(raw, contract, known, pd.Timestamp(load_date))
+    except Exception as exc:  # one bad file must not stop the folder
+        return FileReport(
+            table,
+            source,
+            "failed",
+            message=f"{source}: could not be validated ({type(exc).__name__}: {exc})",
+        )
     load_id = digest[:16]
     now = dt.datetime.now(dt.UTC)
     ingested_at = now.isoformat(timespec="seconds")
@@ -304,7 +334,7 @@ def ingest_file(
         quarantined=result.rows_quarantined,
         superseded=plan.removed,
         top_reasons=_top_reasons(result.quarantine),
-        message=f"ignored unknown column(s): {', '.join(ignored)}" if ignored else "",
+        warnings=[*read.notes, *match.warnings(result.rows_in)],
     )
     record = {
         "file": source,
@@ -346,33 +376,59 @@ def ingest_directory(
     load_date: dt.date | None = None,
     progress: Progress | None = None,
     ingest: Callable[..., FileReport] = ingest_file,
+    options: IngestOptions = IngestOptions(),
 ) -> list[FileReport]:
-    """Ingest every recognised source file of a folder, referenced tables first.
+    """Ingest every table file of a folder, referenced tables first; files that are not
+    table files and refused links get a failed report each (a misnamed table must not
+    vanish from the day unnoticed).
 
     `ingest` ingests one file (the flow passes its Prefect task here).
     """
     load_date = load_date or dt.date.today()
-    sources, ignored = find_sources(source_dir)
+    listing = list_sources(source_dir, options.links)
     say = progress or (lambda _msg: None)
-    for path in ignored:
-        say(f"ignored {path.name}: not a known table file ({', '.join(CONTRACTS)})")
-    reports = []
+    reports = [
+        FileReport("", str(path), "failed", message=_unrecognised(path))
+        for path in listing.unrecognised
+    ] + [
+        FileReport("", str(path), "failed", message=_refused_link(path))
+        for path in listing.refused_links
+    ]
+    for report in reports:
+        say(summary_line(report))
     with lake.locked():
-        for table, path in sources:
+        for table, path in listing.sources:
             say(f"ingesting {path.name} as {table}")
-            reports.append(ingest(lake, table, path, load_date))
+            reports.append(ingest(lake, table, path, load_date, read_options=options.read))
             say(summary_line(reports[-1]))
     return reports
 
 
+def _unrecognised(path: Path) -> str:
+    return (
+        f"{path.name}: not a table file, not loaded (a name starts with one of "
+        f"{', '.join(CONTRACTS)} and ends in {', '.join(SOURCE_SUFFIXES)})"
+    )
+
+
+def _refused_link(path: Path) -> str:
+    return (
+        f"{path.name}: a symbolic link (to {path.resolve()}), not loaded: copy the file into "
+        "the folder, or set source_links=inside to follow links to files of the same folder"
+    )
+
+
 def summary_line(report: FileReport) -> str:
+    name = Path(report.source).name
     if report.status != "ingested":
-        return f"{report.table}: {report.status} {Path(report.source).name} — {report.message}"
+        return f"{report.table or name}: {report.status} {name} — {report.message}"
     reasons = "; ".join(f"{r} ×{n}" for r, n in report.top_reasons)
+    warnings = "; ".join(report.warnings)
     return (
         f"{report.table}: read {report.rows_read:,}, accepted {report.accepted:,}, "
         f"quarantined {report.quarantined:,}, superseded {report.superseded:,}"
         + (f" (top reasons: {reasons})" if reasons else "")
+        + (f" [warnings: {warnings}]" if warnings else "")
     )
 
 
@@ -382,6 +438,7 @@ def reports_frame(reports: list[FileReport]) -> pd.DataFrame:
         frame["top_reasons"] = frame["top_reasons"].map(
             lambda rs: "; ".join(f"{r} ×{n}" for r, n in rs)
         )
+        frame["warnings"] = frame["warnings"].map("; ".join)
     return frame
 
 
@@ -400,11 +457,12 @@ def quarantine_reasons(lake: Lake) -> pd.DataFrame:
 
 __all__ = [
     "FileReport",
+    "IngestOptions",
     "find_sources",
     "ingest_directory",
     "ingest_file",
+    "list_sources",
     "quarantine_reasons",
-    "read_source",
     "reports_frame",
     "summary_line",
     "table_for_file",

@@ -13,7 +13,8 @@ import pytest
 from data.contracts import CONTRACTS
 from data.drops import BASE, DropPlan, split_daily_drops
 from data.generator import GeneratorConfig, generate_portfolio, write_portfolio
-from data.ingest import ingest_directory, read_source
+from data.ingest import ingest_directory
+from data.reading import read_source
 from data.lake import Lake
 
 END = dt.date(2026, 11, 30)
@@ -41,7 +42,7 @@ def plan(source: Path, tmp_path_factory) -> DropPlan:
 def _tables(folder: Path) -> dict[str, pd.DataFrame]:
     """The table files of a folder, read the way ingestion reads them."""
     return {
-        t: read_source(p)
+        t: read_source(p).frame
         for t in CONTRACTS
         for p in (folder / f"{t}.parquet", folder / f"{t}.csv")
         if p.exists()
