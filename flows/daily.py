@@ -75,6 +75,16 @@ DAILY_TABLES = (
 NO_INPUTS = {"inputs_missing": False, "files": 0, "rows": 0, "quarantined_rows": 0}
 
 
+class DropFilesFailedError(RuntimeError):
+    """Files of the day's drop could not be loaded: the outputs were published from what
+    loaded, and the scheduled run still ends failed so that the scheduler shows it."""
+
+
+def failed_drop_files(summary: dict[str, Any]) -> str:
+    """'invoices.csv, limits.csv' when files of the day's drop failed, else ''."""
+    return ", ".join(summary.get("failed_files") or [])
+
+
 class SmallerRunError(RuntimeError):
     """A run with steps switched off would replace a fuller published unit of its date."""
 
@@ -158,11 +168,17 @@ def ingest_drop(ctx: RunContext, drop_dir: Path) -> dict[str, Any]:
             "no input files for %s in %s: the run uses what the lake knows", ctx.day, drop_dir
         )
         return {**NO_INPUTS, "inputs_missing": True}
-    reports = ingest_directory(folder, ctx.lake, load_date=ctx.as_of)
+    reports = ingest_directory(
+        folder, ctx.lake, load_date=ctx.as_of, options=ctx.settings.ingest_options()
+    )
     quarantined = sum(r.quarantined for r in reports)
     rows = sum(r.accepted for r in reports)
-    for failed in (r for r in reports if r.status == "failed"):
-        logger.error("%s was not loaded: %s", failed.source, failed.message)
+    failed = [r for r in reports if r.status == "failed"]
+    for report in failed:
+        logger.error("%s was not loaded: %s", report.source, report.message)
+    for report in reports:
+        for warning in report.warnings:
+            logger.warning("%s: %s", Path(report.source).name, warning)
     if quarantined:
         logger.warning(
             "%d rows of %s failed validation and were quarantined (`solvency quarantine`)",
@@ -172,7 +188,8 @@ def ingest_drop(ctx: RunContext, drop_dir: Path) -> dict[str, Any]:
     return {
         "inputs_missing": False,
         "files": len(reports),
-        "files_failed": sum(r.status == "failed" for r in reports),
+        "files_failed": len(failed),
+        "failed_files": [Path(r.source).name for r in failed],
         "rows": int(rows),
         "quarantined_rows": int(quarantined),
     }
@@ -578,7 +595,14 @@ def scheduled_rescore_flow(
     (plain values recorded with the deployment) and today's date in their time zone."""
     resolved = Settings.from_mapping(settings) if settings else Settings.from_env()
     ctx = RunContext.build(resolved, parse_date(as_of, "as_of"))
-    return rescore_day(ctx)
+    result = rescore_day(ctx)
+    failed = failed_drop_files(result.summary)
+    if failed:
+        raise DropFilesFailedError(
+            f"{ctx.day}: outputs published from what loaded, but these files of the drop "
+            f"failed: {failed} (see the run's log and `solvency ingest` on them)"
+        )
+    return result
 
 
 @flow(name="monitoring-report", flow_run_name="monitoring history of {ctx.settings.lake_dir}")

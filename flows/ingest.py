@@ -26,11 +26,19 @@ def ingest_flow(ctx: RunContext, source_dir: Path) -> list[FileReport]:
     """Ingest every table file of `source_dir` into the lake, loaded as of `ctx.as_of`."""
     logger = get_run_logger()
     reports = ingest_directory(
-        Path(source_dir), ctx.lake, ctx.as_of, progress=logger.info, ingest=ingest_file_task
+        Path(source_dir),
+        ctx.lake,
+        ctx.as_of,
+        progress=logger.info,
+        ingest=ingest_file_task,
+        options=ctx.settings.ingest_options(),
     )
     failed = [r for r in reports if r.status == "failed"]
     for report in failed:
         logger.error(summary_line(report))
+    for report in reports:
+        for warning in report.warnings:
+            logger.warning("%s: %s", Path(report.source).name, warning)
     logger.info(
         "ingested %d file(s), skipped %d, failed %d",
         sum(r.status == "ingested" for r in reports),

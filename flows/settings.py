@@ -14,6 +14,9 @@ command-line options win over both, per call.
 | mlflow_artifacts | SOLVENCY_MLFLOW_ARTIFACTS | data/mlflow/artifacts; with an http(s) MLflow server, unset: the server's own artifact store |
 | prefect_api_url | PREFECT_API_URL | unset: Prefect runs in local mode |
 | drop_dir | SOLVENCY_DROP_DIR | unset |
+| source_encoding | SOLVENCY_SOURCE_ENCODING | unset: UTF-8, or UTF-16 by its byte order mark (e.g. cp1252 for old exports) |
+| source_delimiter | SOLVENCY_SOURCE_DELIMITER | unset: sniffed from each CSV header among comma, semicolon, tab, pipe |
+| source_links | SOLVENCY_SOURCE_LINKS | refuse (inside: follow symbolic links to files of the same folder) |
 | daily_time | SOLVENCY_DAILY_TIME | 06:00 |
 | timezone | SOLVENCY_TIMEZONE | UTC |
 | auto_promote | SOLVENCY_AUTO_PROMOTE | false |
@@ -57,6 +60,9 @@ ENVIRONMENT = {
     "mlflow_artifacts": "SOLVENCY_MLFLOW_ARTIFACTS",
     "prefect_api_url": "PREFECT_API_URL",
     "drop_dir": "SOLVENCY_DROP_DIR",
+    "source_encoding": "SOLVENCY_SOURCE_ENCODING",
+    "source_delimiter": "SOLVENCY_SOURCE_DELIMITER",
+    "source_links": "SOLVENCY_SOURCE_LINKS",
     "daily_time": "SOLVENCY_DAILY_TIME",
     "timezone": "SOLVENCY_TIMEZONE",
     "auto_promote": "SOLVENCY_AUTO_PROMOTE",
@@ -112,6 +118,11 @@ class Settings:
     prefect_api_url: str | None = None
     #: Folder of daily input drops (`<drop_dir>/<YYYY-MM-DD>/`), or None.
     drop_dir: Path | None = None
+    #: How source CSV files are read (None: detected per file) and whether symbolic links
+    #: in a source folder are refused or followed inside the folder.
+    source_encoding: str | None = None
+    source_delimiter: str | None = None
+    source_links: str = "refuse"
     #: Local time of the scheduled daily rescoring and its IANA time zone.
     daily_time: str = "06:00"
     timezone: str = "UTC"
@@ -158,6 +169,10 @@ class Settings:
             raise SettingsError(f"workers must be >= 1, got {self.workers}")
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"web_port must be a TCP port (1-65535), got {self.web_port}")
+        try:
+            self.ingest_options()
+        except ValueError as exc:
+            raise SettingsError(f"source settings: {exc}") from None
         if self.web_secret_key is not None and len(self.web_secret_key) < 32:
             raise SettingsError("web_secret_key must be at least 32 characters (use a random one)")
 
@@ -229,6 +244,16 @@ class Settings:
             else ("file" if f.name in in_file else "default")
             for f in fields(Settings)
         }
+
+    def ingest_options(self):
+        """How source folders are read (`data.ingest.IngestOptions`)."""
+        from data.ingest import IngestOptions
+        from data.reading import ReadOptions
+
+        delimiter = (
+            "\t" if self.source_delimiter in ("tab", "TAB", "\\t") else self.source_delimiter
+        )
+        return IngestOptions(ReadOptions(self.source_encoding, delimiter), self.source_links)
 
     def partitions(self, buyers: int) -> int:
         """How many buyer partitions a portfolio of `buyers` is cut into (at least one)."""

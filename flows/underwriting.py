@@ -119,16 +119,32 @@ def recent_decisions(store: DecisionStore, ctx: RunContext) -> pd.DataFrame:
 
 
 def open_requests(store: DecisionStore, before: dt.date | None = None) -> pd.DataFrame:
-    """Requests still waiting for an answer (policyholder_id, buyer_id, amount,
-    received_at), received before the day `before` when given (a daily run sees the
-    requests of the days before it, so a rerun of the day sees the same)."""
+    """Requests waiting for an answer (policyholder_id, buyer_id, amount, received_at).
+
+    With `before` (a daily run's day), the requests waiting when that day began: received
+    before it, and not answered by a decision taken before it — a request answered since
+    was still waiting then, so a rerun of a past day sees what the day saw. A request
+    closed without a decision (withdrawn) has no date of closing and counts as closed.
+    """
     found = store.requests()
     if found.empty:
         return found
     waiting = found["status"].isin(OPEN_REQUEST_STATUSES)
     if before is not None:
-        waiting &= _day_of(found["received_at"]) < before
+        answered_since = _answered_on_or_after(store, found, before)
+        waiting = (waiting | answered_since) & (_day_of(found["received_at"]) < before)
     return found.loc[waiting]
+
+
+def _answered_on_or_after(store: DecisionStore, requests: pd.DataFrame, day: dt.date) -> pd.Series:
+    """Requests whose answering decision was taken on `day` or later."""
+    linked = requests["decision_id"].notna() & ~requests["status"].isin(OPEN_REQUEST_STATUSES)
+    if not linked.any():
+        return linked
+    later = store.decisions(since=day)
+    if later.empty:
+        return linked & False
+    return linked & requests["decision_id"].isin(later["id"])
 
 
 def book_before_todays_decisions(

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -353,3 +354,39 @@ def test_a_scheduled_run_rebuilds_its_context_from_the_deployment_parameters(boo
     assert DailyStore(lake).pointer("2026-11-30")["steps"] == [
         "score", "limits", "decisions", "alerts", "monitoring"
     ]  # fmt: skip
+
+
+def test_a_drop_file_that_fails_publishes_the_day_and_the_run_ends_failed(
+    book, tmp_path, monkeypatch
+):
+    """The day's outputs come from what loaded; the scheduler (and the CLI's exit code)
+    still sees the failed files."""
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from flows.daily import DropFilesFailedError, scheduled_rescore_flow
+
+    lake = tmp_path / "lake"
+    shutil.copytree(book["lake"], lake)
+    drops = tmp_path / "drops"
+    shutil.copytree(book["drops"], drops)
+    day = drops / "2026-11-30"
+    (day / "notes.txt").write_text("not a table")
+    (day / "events_extra.csv").write_bytes(b"buyer_id,event_date\nB\xe9,2026-11-30\n")
+    served = dataclasses.replace(
+        book["settings"], lake_dir=lake, drop_dir=drops,
+        decision_db_url=f"sqlite:///{tmp_path}/decisions.db",
+    )  # fmt: skip
+    parameters = json.loads(json.dumps(served.to_mapping()))
+    with pytest.raises(DropFilesFailedError, match=r"notes\.txt, events_extra\.csv"):
+        scheduled_rescore_flow(as_of="2026-11-30", settings=parameters)
+    published = DailyStore(lake).pointer("2026-11-30")
+    assert published["summary"]["failed_files"] == ["notes.txt", "events_extra.csv"]
+    assert published["summary"]["rows"] > 0  # the rest of the drop loaded
+    # the command line, with the same settings as the process's own
+    monkeypatch.setattr(sys.modules["flows.cli.app"].STATE, "settings", served)
+    result = CliRunner().invoke(app, ["rescore", "--as-of", "2026-11-30"])
+    assert result.exit_code == 1, result.output
+    assert "files not loaded: notes.txt, events_extra.csv" in result.output

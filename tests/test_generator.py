@@ -60,7 +60,7 @@ COLUMNS = {
     ],
     "limits": [
         "policyholder_id", "buyer_id", "limit_amount", "requested_amount", "exposure",
-        "decision_date",
+        "decision_date", "effective_date",
     ],
     "country_risk": ["country", "political_risk_class", "gdp_growth", "inflation"],
 }  # fmt: skip

@@ -411,3 +411,46 @@ def test_quarantine_keeps_the_row_as_written(tmp_path, clean_tables, lake):
     _contained(report)
     record = json.loads(_quarantine(lake)["record"].iloc[0])
     assert record["limit_amount"] == "Infinity" and record["note"] == "x"
+
+
+# ------------------------------------------------------------------- what the operator sees
+
+
+def test_the_ingest_command_loads_the_rest_and_exits_non_zero(tmp_path, clean_tables):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    folder = tmp_path / "cli"
+    folder.mkdir()
+    for table in ("buyers", "policies", "country_risk", "limits"):
+        clean_tables[table].to_csv(folder / f"{table}.csv", index=False)
+    (folder / "invoices.csv").write_bytes(
+        clean_tables["invoices"].assign(currency="EUR").to_csv(index=False).encode()
+        .replace(b"EUR", b"\xe9UR", 1)
+    )  # fmt: skip
+    fin = clean_tables["financials"].rename(columns={"revenue": "Revenue"})
+    fin.to_csv(folder / "financials.csv", index=False, sep=";")
+    lake_dir = tmp_path / "lake"
+    result = CliRunner().invoke(app, ["ingest", str(folder), "--lake", str(lake_dir)])
+    assert result.exit_code == 1, result.output
+    assert (
+        "invoices.csv" in result.output and "byte 0xE9 at row 1, column currency" in result.output
+    )
+    assert "column 'Revenue' read as 'revenue'" in result.output
+    lake = Lake(lake_dir)
+    assert len(lake.read("limits")) == len(clean_tables["limits"])
+    assert len(lake.read("financials")) == len(clean_tables["financials"])
+    assert not lake.has_table("invoices")
+    # declared, the same bytes load (the other files are skipped: same content)
+    result = CliRunner().invoke(
+        app, ["ingest", str(folder), "--lake", str(lake_dir), "--encoding", "latin-1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(lake.read("invoices")) == len(clean_tables["invoices"]) - 1
+    q = lake.read(QUARANTINE)
+    assert q[["column", "value"]].values.tolist() == [["currency", "éUR"]]
+    bad = CliRunner().invoke(
+        app, ["ingest", str(folder), "--lake", str(lake_dir), "--encoding", "nope"]
+    )
+    assert bad.exit_code == 2 and "unknown encoding 'nope'" in bad.output

@@ -119,6 +119,8 @@ def _limits_frame(lim: dict[str, np.ndarray], pairs: _Pairs) -> pd.DataFrame:
             "requested_amount": lim["requested"].astype(np.float64),
             "exposure": lim["exposure"].astype(np.float64),
             "decision_date": _dates(lim["decision"]),
+            # Generated decisions take effect at once (the contract's empty effective date).
+            "effective_date": pd.Series(pd.NaT, index=range(len(pair)), dtype="datetime64[ns]"),
         }
     )
 

@@ -78,7 +78,10 @@ def run_context(as_of: dt.date | None = None, **overrides: Any) -> RunContext:
 
     base = settings()
     given = {k: v for k, v in overrides.items() if v is not None}
-    resolved = dataclasses.replace(base, **given) if given else base
+    try:
+        resolved = dataclasses.replace(base, **given) if given else base
+    except SettingsError as exc:  # a bad option value: say which
+        fail(f"solvency: {exc}", code=2)
     try:
         return RunContext.build(resolved, as_of)
     except (PolicyError, MonitoringConfigError) as exc:

@@ -250,7 +250,7 @@ def rescore(
 ) -> None:
     """The daily rescoring: ingest the day's drop, features, scores, limit recommendations,
     alerts and monitoring, published as one unit per date. --from/--to backfills."""
-    from flows.daily import DailySteps
+    from flows.daily import DailySteps, failed_drop_files
 
     if bool(start) != bool(end):
         raise typer.BadParameter("--from and --to go together", param_hint="--from/--to")
@@ -263,10 +263,12 @@ def rescore(
     days = [
         ctx.as_of + dt.timedelta(days=k) for k in range(((last or ctx.as_of) - ctx.as_of).days + 1)
     ]
-    rows, result = [], None
+    rows, result, failures = [], None, []
     for day in days:
         result = run_daily(ctx.on(day), DailySteps())
         s, a = result.summary, result.summary["actions"]
+        if failed_drop_files(s):
+            failures.append(f"{result.as_of}: files not loaded: {failed_drop_files(s)}")
         bad = s.get("quarantined_rows", 0)
         inputs = "missing" if s.get("inputs_missing") else (
             f"{s.get('rows', 0):,}" + (f" ({bad:,} bad)" if bad else "")
@@ -289,6 +291,11 @@ def rescore(
         OUT.line(f"latest outputs:    {result.pointer}")
         OUT.line(f"limit report:      {result.recommendations_html}")
         OUT.line(f"monitoring report: {result.monitoring_html}")
+    if failures:  # published from what loaded, but a scheduler must see the failure
+        for failure in failures:
+            OUT.error(failure)
+        OUT.error("see `solvency quarantine` and the run log; fix the files and rerun the date")
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -124,18 +124,49 @@ def ingest(
         str | None,
         typer.Option("--load-date", help="Date of this load (YYYY-MM-DD); default today."),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="Encoding of the CSV files, e.g. cp1252 (default: UTF-8, or UTF-16 by its "
+            "byte order mark; the source_encoding setting).",
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            "--delimiter",
+            help="CSV delimiter: , ; | or tab (default: sniffed from each header).",
+        ),
+    ] = None,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links",
+            help="Follow symbolic links that point at files of the same folder (default: "
+            "refuse every link; the source_links setting).",
+        ),
+    ] = False,
 ) -> None:
     """Validate source files against the data contracts and load them into the lake.
 
     Bad rows go to quarantine with their reason; the same file is never loaded twice;
-    a corrected file supersedes earlier rows with the same keys. Exits 1 if a file failed.
+    a corrected file supersedes earlier rows with the same keys. Each file stands alone:
+    one that cannot be read fails by itself, the others load. Exits 1 if a file failed
+    (unreadable, missing a column, not a table file, a refused link).
     """
     from data.ingest import reports_frame
     from flows.ingest import ingest_flow
 
     if not source.is_dir():
         fail(f"source folder not found: {source}", code=2)
-    ctx = run_context(cli_date(load_date, "--load-date"), lake_dir=lake)
+    ctx = run_context(
+        cli_date(load_date, "--load-date"),
+        lake_dir=lake,
+        source_encoding=encoding,
+        source_delimiter=delimiter,
+        source_links="inside" if follow_links else None,
+    )
     reports = ingest_flow(ctx, source)
     frame = reports_frame(reports)
     numbers = ("read", "accepted", "quarantined", "superseded")
@@ -157,6 +188,9 @@ def ingest(
         ],
         right=numbers,
     )
+    for report in reports:
+        for warning in report.warnings:
+            OUT.warning(f"{Path(report.source).name}: {warning}")
     failed = [r for r in reports if r.status == "failed"]
     for report in failed:
         OUT.error(f"failed {report.source}: {report.message}")
