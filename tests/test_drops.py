@@ -14,8 +14,8 @@ from data.contracts import CONTRACTS
 from data.drops import BASE, DropPlan, split_daily_drops
 from data.generator import GeneratorConfig, generate_portfolio, write_portfolio
 from data.ingest import ingest_directory
-from data.reading import read_source
 from data.lake import Lake
+from data.reading import read_source
 
 END = dt.date(2026, 11, 30)
 START = END - dt.timedelta(days=8)
