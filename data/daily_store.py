@@ -14,6 +14,8 @@ The pointer also records which steps produced the unit (`steps`): a run with ste
 off (`solvency score`) publishes a smaller unit, and readers ask `has(date, file)`.
 
 Folders of runs that never published (crashed) or were replaced are swept by the next run.
+Like the lake, the store is owner-only (folders 0700, files 0600) unless the `shared_files`
+setting says otherwise (`data.permissions`).
 The same layout works on a shared file system; an object store would keep the pointer
 idea (a conditional put of the pointer object).
 """
@@ -37,6 +39,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from data.lake import OUTPUTS, atomic_write_csv, atomic_write_parquet, atomic_write_text
+from data.permissions import dir_mode, make_dirs, open_for_writing
 
 DAILY = "daily"
 #: The columns of past recommendations the limit engine's hysteresis needs.
@@ -163,9 +166,9 @@ class DailyStore:
     def lock(self, date: DateKey) -> Iterator[None]:
         """Exclusive per-date lock (released by the OS if the process dies)."""
         date = day_key(date)
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root)
         path = self.root / f".{date}.lock"
-        with open(path, "a+") as fh:
+        with open_for_writing(path, "a+") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
@@ -191,7 +194,8 @@ class DailyStore:
         self.sweep(date)
         run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         folder = self.root / date / run_id
-        folder.mkdir(parents=True)
+        make_dirs(folder.parent)
+        folder.mkdir(mode=dir_mode())
         return Staging(date, run_id, folder, check=self.check)
 
     def commit(

@@ -40,6 +40,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from data.permissions import create_file, make_dirs, open_for_writing
+
 MANIFEST = "_manifest.json"
 LOCK = "_lock"
 QUARANTINE = "quarantine"
@@ -61,11 +63,16 @@ RECOVERY_COMMANDS = (
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`.
+
+    Like every writer of the lake, owner-only (folders 0700, files 0600) unless the
+    `shared_files` setting says otherwise (`data.permissions`): the temporary file is
+    created with its final mode before a byte is written, and the rename keeps it.
+    """
+    make_dirs(path.parent)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        with open_for_writing(tmp, "wb") as fh:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
@@ -79,9 +86,10 @@ def atomic_write_parquet(frame: pd.DataFrame | pa.Table, path: Path) -> None:
     table = (
         frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
+        os.close(create_file(tmp))  # its mode set before Arrow writes (and truncates) it
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
     finally:
@@ -95,15 +103,27 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with every text cell that a spreadsheet would run as a formula prefixed
-    with an apostrophe (shown as text, OWASP's advice); numbers stay numbers."""
-    out = frame.copy()
-    for name in out.columns:
-        values = out[name]
-        if values.dtype == object or pd.api.types.is_string_dtype(values):
-            text = values.astype("string")
-            risky = text.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
-            if risky.any():
-                out[name] = values.astype(object).where(~risky, "'" + text.astype(object))
+    with an apostrophe (shown as text, OWASP's advice); numbers stay numbers.
+
+    Text cells are those of text, object and categorical columns; a number held in an
+    object column (-5, not '-5') is left alone, as are numeric, boolean and date columns.
+    The input frame is not changed.
+    """
+    out = frame.copy(deep=False)
+    for k in range(out.shape[1]):  # by position: column names may repeat
+        values = out.iloc[:, k]
+        if not (
+            values.dtype == object
+            or pd.api.types.is_string_dtype(values)
+            or isinstance(values.dtype, pd.CategoricalDtype)
+        ):
+            continue
+        text = values.astype("string")
+        risky = text.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+        if values.dtype == object and risky.any() and pd.api.types.infer_dtype(values) != "string":
+            risky &= values.map(lambda v: isinstance(v, str)).astype(bool)  # not numbers
+        if risky.any():
+            out.isetitem(k, values.astype(object).where(~risky, "'" + text.astype(object)))
     return out
 
 
@@ -125,13 +145,22 @@ def csv_ready(frame: pd.DataFrame) -> pa.Table:
 def atomic_write_csv(frame: pd.DataFrame, path: Path) -> None:
     """A frame as CSV (header, no index, quotes only where needed), written then renamed.
 
+    Every CSV the project exports goes through here (recommendations.csv, the output store's
+    and the lake's CSV companions), and is made :func:`spreadsheet_safe` on the way: a text
+    cell starting with `= + - @`, a tab or a carriage return (an id `=HYPERLINK(...)`, a
+    name `@SUM(A1)`) is written with a leading apostrophe, so a spreadsheet shows it as
+    text instead of running it; numeric columns are written as they are (-5 stays -5).
+
     Why Arrow's writer: it is multi-threaded and ~10x faster than `DataFrame.to_csv` on the
     million-row recommendation tables of a large portfolio.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        pa_csv.write_csv(csv_ready(frame), tmp, pa_csv.WriteOptions(quoting_style="needed"))
+        os.close(create_file(tmp))  # its mode set before Arrow writes (and truncates) it
+        pa_csv.write_csv(
+            csv_ready(spreadsheet_safe(frame)), tmp, pa_csv.WriteOptions(quoting_style="needed")
+        )
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -479,8 +508,8 @@ class Lake:
         }
         table = table.replace_schema_metadata({**kept, **info.metadata()})
         path = self.new_part_path(info.table, info.load_date, info.load_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temp_part_path(path), "wb") as fh:
+        make_dirs(path.parent)
+        with open_for_writing(temp_part_path(path), "wb") as fh:
             pq.write_table(table, fh, compression="zstd")
             fh.flush()
             os.fsync(fh.fileno())
@@ -489,8 +518,8 @@ class Lake:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Exclusive lock on the lake, so two loads cannot interleave their commits."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / LOCK, "w") as fh:
+        make_dirs(self.root)
+        with open_for_writing(self.root / LOCK, "w") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:

@@ -42,6 +42,7 @@ from data.lake import (
     part_files,
     part_record,
 )
+from data.permissions import dir_mode, make_dirs
 
 #: Folder (under the lake root) where recovery moves what it takes out of the lake.
 RECOVERED = "_recovered"
@@ -281,7 +282,7 @@ class _Aside:
         if self.folder is None:
             self.folder = _new_recovery_folder(self.root)
         target = self.folder / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(target.parent)
         if target.exists():
             raise FileExistsError(f"will not overwrite {target}")
         os.rename(self.root / rel, target)
@@ -294,7 +295,8 @@ def _new_recovery_folder(root: Path) -> Path:
     folder, n = base, 1
     while folder.exists():
         folder, n = base.with_name(f"{stamp}-{n}"), n + 1
-    folder.mkdir(parents=True)
+    make_dirs(folder.parent)
+    folder.mkdir(mode=dir_mode())
     return folder
 
 

@@ -1,10 +1,13 @@
 """Prefect flows and the `solvency` command line: thin orchestration over the pure code.
 
 The machines this runs on have no internet: outbound telemetry of Prefect and MLflow is
-off by default (an explicit setting in the environment still wins).
+off by default (an explicit setting in the environment still wins). Prefect's temporary API
+server, whoever starts it, dies with the process that started it (`flows.parent_watch`).
 """
 
 import os
+
+from flows.parent_watch import bind_on_import
 
 for _name, _value in {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -15,3 +18,5 @@ for _name, _value in {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }.items():
     os.environ.setdefault(_name, _value)
+
+bind_on_import()

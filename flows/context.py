@@ -19,6 +19,7 @@ import pandas as pd
 from data.daily_store import DailyStore
 from data.decisions import DecisionStore
 from data.lake import Lake
+from data.permissions import use_shared_files
 from flows.settings import Settings
 from models.limits.policy import LimitPolicy, load_policy
 from models.monitoring.config import MonitoringConfig, load_monitoring_config
@@ -53,7 +54,12 @@ class RunContext:
     def build(cls, settings: Settings, as_of: dt.date | None = None) -> RunContext:
         """Load the policy and monitoring files the settings name; as-of defaults to today
         in the settings' time zone. Raises `PolicyError` / `MonitoringConfigError` naming
-        the bad field."""
+        the bad field.
+
+        Also applies the `shared_files` setting to the process (`data.permissions`): by
+        default the umask becomes owner-only, so every file the run writes, its libraries'
+        included, is readable by its owner only."""
+        use_shared_files(settings.shared_files)
         return cls(
             as_of=as_of or settings.today(),
             settings=settings,

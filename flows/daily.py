@@ -32,7 +32,13 @@ from data.ingest import ingest_directory
 from data.partitions import split_by_buyer, split_frame_by_buyer
 from features.snapshot import as_of_index, build_snapshots
 from flows.context import RunContext, parse_date
-from flows.runtime import build_task_runner, fingerprint, source_hash
+from flows.runtime import (
+    build_task_runner,
+    cache_expiration,
+    fingerprint,
+    prune_result_cache,
+    source_hash,
+)
 from flows.settings import Settings
 from flows.underwriting import (
     apply_decisions,
@@ -58,7 +64,14 @@ from models.pd.scoring import (
     reusable_reasons,
     score_buyers,
 )
-from models.registry import REFERENCE_ARTIFACT, ModelRegistry
+from models.registry import (
+    REFERENCE_ARTIFACT,
+    MissingArtifactsError,
+    MissingVersionError,
+    ModelRegistry,
+    NoChampionError,
+)
+from models.reports.format import printable
 
 DAILY_EXPERIMENT = "daily-rescoring"
 #: The timed steps inside each buyer partition (`rescore_partition`), in order.
@@ -175,10 +188,10 @@ def ingest_drop(ctx: RunContext, drop_dir: Path) -> dict[str, Any]:
     rows = sum(r.accepted for r in reports)
     failed = [r for r in reports if r.status == "failed"]
     for report in failed:
-        logger.error("%s was not loaded: %s", report.source, report.message)
-    for report in reports:
+        logger.error("%s was not loaded: %s", printable(report.source), printable(report.message))
+    for report in reports:  # names and messages from the files: no control characters
         for warning in report.warnings:
-            logger.warning("%s: %s", Path(report.source).name, warning)
+            logger.warning("%s: %s", printable(Path(report.source).name), printable(warning))
     if quarantined:
         logger.warning(
             "%d rows of %s failed validation and were quarantined (`solvency quarantine`)",
@@ -214,7 +227,7 @@ def _features_key(context, parameters: dict[str, Any]) -> str:
     )
 
 
-@task(name="features", cache_key_fn=_features_key, cache_expiration=None)
+@task(name="features", cache_key_fn=_features_key, cache_expiration=cache_expiration())
 def daily_features(
     tables: dict[str, pd.DataFrame],
     as_of: pd.Timestamp,
@@ -227,7 +240,17 @@ def daily_features(
     return build_snapshots(tables, as_of_index([as_of]))
 
 
-@task(name="load-champion", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def _transient(_task, _task_run, state) -> bool:
+    """Retry a registry fault that may pass (a locked store), not a missing champion,
+    version or artifact: waiting does not bring those back."""
+    permanent = (NoChampionError, MissingVersionError, MissingArtifactsError)
+    return not isinstance(state.data, permanent)
+
+
+@task(
+    name="load-champion", retries=2, retry_delay_seconds=5, retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)  # fmt: skip
 def load_champion(registry: ModelRegistry) -> tuple[Any, str, dict | None]:
     """The champion model, its version, and the training reference stored with it (if any)."""
     model, version = registry.load_pd_model("champion")
@@ -252,7 +275,7 @@ def _cohort_key(context, parameters: dict[str, Any]) -> str:
     )
 
 
-@task(name="matured-cohort-backtest", cache_key_fn=_cohort_key, cache_expiration=None)
+@task(name="matured-cohort-backtest", cache_key_fn=_cohort_key, cache_expiration=cache_expiration())
 def matured_cohorts(
     ctx: RunContext, tables: dict[str, pd.DataFrame], model: Any, model_version: str
 ) -> tuple[dict[str, Any], pd.DataFrame] | None:
@@ -595,6 +618,7 @@ def scheduled_rescore_flow(
     (plain values recorded with the deployment) and today's date in their time zone."""
     resolved = Settings.from_mapping(settings) if settings else Settings.from_env()
     ctx = RunContext.build(resolved, parse_date(as_of, "as_of"))
+    prune_result_cache(ctx.settings)
     result = rescore_day(ctx)
     failed = failed_drop_files(result.summary)
     if failed:

@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from data.ingest import FileReport, ingest_directory, ingest_file, summary_line
 from flows.context import RunContext
+from models.reports.format import printable
 
 #: Each file is one task: retried on transient I/O errors; never cached (it writes the lake).
 ingest_file_task = task(
@@ -29,16 +30,16 @@ def ingest_flow(ctx: RunContext, source_dir: Path) -> list[FileReport]:
         Path(source_dir),
         ctx.lake,
         ctx.as_of,
-        progress=logger.info,
+        progress=lambda message: logger.info("%s", printable(message)),
         ingest=ingest_file_task,
         options=ctx.settings.ingest_options(),
     )
     failed = [r for r in reports if r.status == "failed"]
     for report in failed:
-        logger.error(summary_line(report))
-    for report in reports:
+        logger.error("%s", printable(summary_line(report)))
+    for report in reports:  # names and messages from the files: no control characters
         for warning in report.warnings:
-            logger.warning("%s: %s", Path(report.source).name, warning)
+            logger.warning("%s: %s", printable(Path(report.source).name), printable(warning))
     logger.info(
         "ingested %d file(s), skipped %d, failed %d",
         sum(r.status == "ingested" for r in reports),

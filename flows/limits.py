@@ -12,6 +12,8 @@ import mlflow
 import pandas as pd
 from prefect import flow, get_run_logger
 
+from data.lake import spreadsheet_safe
+from data.permissions import open_for_writing
 from flows.context import RunContext
 from models.limits.backtest import backtest_limits, policy_variant, summarise_backtest
 
@@ -99,7 +101,8 @@ def limit_backtest_flow(ctx: RunContext, split: str = "test") -> pd.DataFrame:
     lake.write_output("limit_backtest", partition, results)
     plot = lake.root / "outputs" / "limit_backtest" / f"{partition}.png"
     partial = plot.with_name(f".{plot.name}.partial")  # never a half-written picture
-    tradeoff_figure(summary).savefig(partial, dpi=110, format="png")
+    with open_for_writing(partial, "wb") as fh:  # owner-only unless files are shared
+        tradeoff_figure(summary).savefig(fh, dpi=110, format="png")
     partial.replace(plot)
     run_name = f"backtest {dates[0].date()}..{dates[-1].date()}"
     with registry.run(LIMITS_EXPERIMENT, run_name):
@@ -118,6 +121,6 @@ def limit_backtest_flow(ctx: RunContext, split: str = "test") -> pd.DataFrame:
         mlflow.log_artifact(str(plot), artifact_path="backtest")
         with tempfile.TemporaryDirectory() as tmp:
             for frame, name in ((results, "by_date.csv"), (summary, "summary.csv")):
-                frame.to_csv(Path(tmp) / name)
+                spreadsheet_safe(frame).to_csv(Path(tmp) / name)
                 mlflow.log_artifact(str(Path(tmp) / name), artifact_path="backtest")
     return summary.assign(plot=str(plot))

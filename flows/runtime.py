@@ -1,20 +1,35 @@
-"""Where the flows run: Prefect's task runner and its local API server, and cache keys.
+"""Where the flows run: Prefect's task runner and its local API server, cache keys and the
+bounds of Prefect's result cache.
 
-Kept apart from the flows so that choosing threads, processes or a Dask cluster, and the
-start-up of Prefect's temporary server, are one place each.
+Kept apart from the flows so that choosing threads, processes or a Dask cluster, the
+start-up of Prefect's temporary server and the cache's housekeeping are one place each.
+
+The daily steps cached by Prefect (the features and the matured-cohort backtest) are kept
+as files in Prefect's local result storage (PREFECT_LOCAL_STORAGE_PATH, by default
+`$PREFECT_HOME/storage`, i.e. ~/.prefect/storage). A cached result is reused for
+`cache_days` (`cache_expiration`, the tasks' expiry) and the folder is pruned to
+`cache_max_mb` before each daily run (`prune_result_cache`, oldest files first; files older
+than `cache_days` go too): without it the folder only grows (tens of MB a day on a demo
+book). A removed file is a cache miss: the step is computed again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import logging
 import os
+import stat
+import time
 from pathlib import Path
 
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
-from flows.settings import Settings
+from flows.parent_watch import bind
+from flows.settings import Settings, SettingsError
 
 _CODE = Path(__file__).resolve().parents[1]
+_LOG = logging.getLogger(__name__)
 
 
 def fingerprint(*parts: str) -> str:
@@ -62,6 +77,7 @@ def local_prefect_api() -> str | None:
         return None
     from prefect.server.api.server import SubprocessASGIServer
 
+    bind(SubprocessASGIServer)  # it dies with this process, even killed (normally done)
     server = SubprocessASGIServer()
     server.start()
     return server.api_url
@@ -81,3 +97,70 @@ def stop_local_prefect_api() -> None:
         APILogWorker.drain_all(timeout=10)
     for server in servers:
         server.stop()
+
+
+def cache_expiration() -> dt.timedelta:
+    """How long a cached daily step result is reused: `cache_days` of this process's settings.
+
+    Read once, when `flows.daily` is imported (its task decorators), from the same sources as
+    the settings of a command or of `solvency serve` (the environment and SOLVENCY_CONFIG;
+    no command-line option sets it); the default when they are invalid (the command itself
+    then stops naming the bad setting). Why not per run: Prefect fixes a task's expiry when
+    the task is defined, and the cache is a property of the machine, not of a run.
+    """
+    try:
+        days = Settings.from_env().cache_days
+    except SettingsError:
+        days = Settings.cache_days
+    return dt.timedelta(days=days)
+
+
+def prune_cache(
+    folder: Path, max_bytes: int, max_age: dt.timedelta, now: float | None = None
+) -> list[Path]:
+    """Remove the files of `folder` (and its subfolders) older than `max_age`, then the
+    oldest ones until the rest holds at most `max_bytes`; return the removed files, oldest
+    first. A missing folder, or a file another process removed meanwhile, is no error."""
+    now = time.time() if now is None else now
+    found: list[tuple[float, int, Path]] = []
+    paths = Path(folder).rglob("*") if Path(folder).is_dir() else []
+    for path in paths:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(info.st_mode):  # files only: no folders, no symbolic links
+            found.append((info.st_mtime, info.st_size, path))
+    found.sort(key=lambda f: f[0], reverse=True)  # newest first
+    oldest = now - max_age.total_seconds()
+    kept, removed = 0, []
+    for mtime, size, path in found:
+        if mtime >= oldest and kept + size <= max_bytes:
+            kept += size
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed[::-1]
+
+
+def result_cache_folder() -> Path | None:
+    """Prefect's local result storage folder; None when results go to a storage block."""
+    from prefect.settings import get_current_settings
+
+    results = get_current_settings().results
+    if results.default_storage_block:
+        return None
+    return Path(results.local_storage_path).expanduser()
+
+
+def prune_result_cache(settings: Settings) -> list[Path]:
+    """Bound Prefect's result cache by `cache_max_mb` and `cache_days` (before a daily run)."""
+    folder = result_cache_folder()
+    if folder is None:
+        return []
+    removed = prune_cache(
+        folder, settings.cache_max_mb * 1024 * 1024, dt.timedelta(days=settings.cache_days)
+    )
+    if removed:
+        _LOG.info("removed %d old cached result file(s) from %s", len(removed), folder)
+    return removed

@@ -31,6 +31,9 @@ command-line options win over both, per call.
 | web_port | SOLVENCY_WEB_PORT | 8000 |
 | web_secret_key | SOLVENCY_WEB_SECRET_KEY | unset: a random key kept in data/workbench-secret.key (with a warning) |
 | web_https_only | SOLVENCY_WEB_HTTPS_ONLY | false (set true behind TLS: the session cookie is then sent over HTTPS only) |
+| cache_days | SOLVENCY_CACHE_DAYS | 7 (days a cached result of a daily step, the features or the matured-cohort backtest, is reused) |
+| cache_max_mb | SOLVENCY_CACHE_MAX_MB | 500 (MB of Prefect's result cache kept: the oldest files beyond it, and those older than cache_days, are removed before each daily run) |
+| shared_files | SOLVENCY_SHARED_FILES | false: every folder the project creates is 0700, every file 0600 (owner only); true: the process umask decides (`data/permissions.py`) |
 
 The settings are read once, where a run starts (a command, a deployment's flow run, a test),
 and travel inside the run context (`flows/context.py`).
@@ -77,6 +80,9 @@ ENVIRONMENT = {
     "web_port": "SOLVENCY_WEB_PORT",
     "web_secret_key": "SOLVENCY_WEB_SECRET_KEY",
     "web_https_only": "SOLVENCY_WEB_HTTPS_ONLY",
+    "cache_days": "SOLVENCY_CACHE_DAYS",
+    "cache_max_mb": "SOLVENCY_CACHE_MAX_MB",
+    "shared_files": "SOLVENCY_SHARED_FILES",
 }
 #: Settings never written into a deployment's parameters or a log line.
 SECRET_FIELDS = ("web_secret_key",)
@@ -147,6 +153,14 @@ class Settings:
     web_port: int = 8000
     web_secret_key: str | None = field(default=None, repr=False)
     web_https_only: bool = False
+    #: Prefect's result cache of the daily steps (PREFECT_LOCAL_STORAGE_PATH, by default
+    #: ~/.prefect/storage): days a result is reused, and megabytes of it kept.
+    cache_days: int = 7
+    cache_max_mb: int = 500
+    #: Whether the files and folders the project creates (lake, output store, decision
+    #: store, MLflow's local store, reports) follow the process umask (True), or are owner
+    #: only, 0700 / 0600 (False), applied where a run starts (`data/permissions.py`).
+    shared_files: bool = False
 
     def __post_init__(self) -> None:
         if self.task_runner not in TASK_RUNNERS:
@@ -167,6 +181,10 @@ class Settings:
             raise SettingsError(f"partition_buyers must be >= 1, got {self.partition_buyers}")
         if self.workers is not None and self.workers < 1:
             raise SettingsError(f"workers must be >= 1, got {self.workers}")
+        if self.cache_days < 1:
+            raise SettingsError(f"cache_days must be >= 1, got {self.cache_days}")
+        if self.cache_max_mb < 1:
+            raise SettingsError(f"cache_max_mb must be >= 1, got {self.cache_max_mb}")
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"web_port must be a TCP port (1-65535), got {self.web_port}")
         try:
@@ -295,9 +313,9 @@ def _convert(name: str, value: Any) -> Any:
     try:
         if name in PATH_FIELDS:
             return Path(value)
-        if name in ("workers", "partition_buyers", "web_port"):
+        if name in ("workers", "partition_buyers", "web_port", "cache_days", "cache_max_mb"):
             return int(value)
-        if name in ("auto_promote", "web_https_only"):
+        if name in ("auto_promote", "web_https_only", "shared_files"):
             if isinstance(value, bool):
                 return value
             text = str(value).strip().lower()

@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sklearn.metrics import roc_auc_score
 
+from data.lake import spreadsheet_safe
 from features.catalogue import CATALOGUE, FEATURE_NAMES, catalogue_markdown
 from features.labels import DEFAULT_DEFINITION
 from features.training import (
@@ -149,7 +150,7 @@ def _evaluate_and_log(kind: str, model, frame: pd.DataFrame, truth_dir: Path | N
     mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
     mlflow.set_tag("traffic_light", report.overall_traffic_light)
     _log_text(report.to_markdown(), "validation/report.md")
-    _log_text(report.by_grade.to_csv(index=False), "validation/by_grade.csv")
+    _log_text(spreadsheet_safe(report.by_grade).to_csv(index=False), "validation/by_grade.csv")
     _log_text(json.dumps(report.to_dict(), indent=1, default=str), "validation/report.json")
     _log_figure(roc_figure(y, {kind: pd_test}), "roc")
     _log_figure(calibration_figure(y, pd_test), "calibration")
@@ -278,7 +279,8 @@ def train_flow(
         )
         _log_text(plan.describe(), "training_plan.txt")
         _log_text(catalogue_markdown(), "feature_catalogue.md")
-        _log_text(MASTER_SCALE.scale_frame().to_csv(index=False), "master_scale.csv")
+        scale = spreadsheet_safe(MASTER_SCALE.scale_frame())
+        _log_text(scale.to_csv(index=False), "master_scale.csv")
         result = TrainResult(parent.info.run_id, plan.describe(), rows)
         parent_run = registry.client.get_run(parent.info.run_id)
         for kind in MODEL_KINDS:

@@ -219,7 +219,7 @@ def test_lake_check_and_recover_after_a_lost_manifest(tmp_path, clean_tables, wr
 
     refused = _solvency("status", "--lake", str(lake_dir))
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
-    assert "_manifest.json" in refused.stdout and "solvency lake recover" in refused.stdout
+    assert "_manifest.json" in refused.stderr and "solvency lake recover" in refused.stderr
     check = runner.invoke(app, ["lake", "check", "--lake", str(lake_dir)])
     assert check.exit_code == 1 and "_manifest.json" in check.output
     recover = runner.invoke(app, ["lake", "recover", "--lake", str(lake_dir)])

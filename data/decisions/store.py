@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import math
 import numbers
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -1082,9 +1083,16 @@ class DecisionStore:
 
 
 def _make_sqlite_folder(database: str | None) -> None:
-    """SQLite creates the file but not its folder."""
+    """SQLite creates the file but not its folder. Both are created here, owner-only unless
+    the `shared_files` setting says otherwise (`data.permissions`): an empty file is an
+    empty SQLite database, and SQLite gives its journal and WAL files the database's mode."""
+    from data.permissions import create_file, make_dirs
+
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser()
+        make_dirs(path.parent)
+        with contextlib.suppress(FileExistsError):  # an existing database keeps its mode
+            os.close(create_file(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
 
 
 def _configure_sqlite(engine: Engine) -> None:

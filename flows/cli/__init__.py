@@ -13,8 +13,6 @@ Importing it has no side effect beyond defining the commands: settings are read 
 command runs.
 """
 
-import sys
-
 from flows.cli import (
     daily_commands,
     data_commands,
@@ -38,13 +36,6 @@ __all__ = [
 
 
 def main() -> None:
-    """The `solvency` entry point: the app, with the lake's refusals (a lost manifest, a
-    load already running) as one red line and exit status 1 instead of a traceback."""
-    from data.lake import LakeBusyError, LakeStateError
-    from flows.cli.output import OUT
-
-    try:
-        app()
-    except (LakeStateError, LakeBusyError) as exc:
-        OUT.error(f"solvency: {exc}")
-        sys.exit(1)
+    """The `solvency` entry point: the app (whose command group turns the expected failures,
+    such as the lake's refusals, into one red line on stderr and exit status 1)."""
+    app()

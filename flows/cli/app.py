@@ -3,21 +3,82 @@
 Nothing happens at import: the settings are read when a command runs (`--help` never fails
 on a bad setting), and every command builds its `RunContext` through `run_context`, so a
 date is parsed once, the settings are read once and the policy file is loaded once.
+
+Expected failures are handled once, here (`Commands.invoke`): a refusal (a lake or a date
+already being written by another run) or a registry / MLflow store fault stops any command
+with one red line on stderr and exit status 1, also when it comes out of a Prefect flow run
+(calling a flow re-raises the exception its run failed with); Prefect's run log keeps its
+line about it, without the traceback.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
+from data.permissions import use_shared_files
 from flows.cli.output import OUT
 from flows.context import RunContext, parse_date
 from flows.settings import Settings, SettingsError
+
+#: The project's failures a user acts on rather than reports, as (module, class): a
+#: subclass counts too. Named, not imported, so that the check imports nothing (a class
+#: whose module was never imported cannot have been raised).
+EXPECTED_ERRORS = (
+    ("data.lake", "LakeBusyError"),
+    ("data.lake", "LakeStateError"),
+    ("data.daily_store", "RunBusyError"),
+    ("flows.daily", "SmallerRunError"),
+    ("models.registry", "RegistryError"),
+)
+#: Prefect's loggers of flow and task runs (their records of a failed run carry a traceback).
+RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+
+def expected_error(exc: BaseException | None) -> bool:
+    """Whether `exc` is one of `EXPECTED_ERRORS` (shown as one line, without a traceback)."""
+    for module, name in EXPECTED_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return True
+    return False
+
+
+class _NoTracebackForExpected(logging.Filter):
+    """Keeps a run log's line about an expected failure, without its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and expected_error(record.exc_info[1]):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_RUN_LOG_FILTER = _NoTracebackForExpected()
+
+
+class Commands(TyperGroup):
+    """The app's command group: an expected failure of any command becomes one line."""
+
+    def invoke(self, ctx):
+        for name in RUN_LOGGERS:  # before Prefect configures them: it keeps logger filters
+            if _RUN_LOG_FILTER not in logging.getLogger(name).filters:
+                logging.getLogger(name).addFilter(_RUN_LOG_FILTER)
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if not expected_error(exc):
+                raise
+            OUT.fault(f"solvency: {exc}")
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
     name="solvency",
@@ -25,6 +86,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
+    cls=Commands,
 )
 
 
@@ -55,6 +117,7 @@ def settings() -> Settings:
         except SettingsError as exc:  # a bad SOLVENCY_* value or config file: say which
             fail(f"solvency: {exc}", code=2)
         STATE.settings.export_prefect()
+        use_shared_files(STATE.settings.shared_files)  # owner-only files unless shared
     return STATE.settings
 
 

@@ -29,14 +29,16 @@ ReplaceOption = Annotated[
 
 
 def run_daily(ctx, steps):
-    """One daily flow run; the failures an operator can fix become one red line."""
-    from data.daily_store import RunBusyError
+    """One daily flow run, after bounding Prefect's result cache (`prune_result_cache`); the
+    failures an operator can fix become one red line (a run of the date already going, no
+    usable champion: the app's `Commands`; a smaller run: here)."""
     from flows.daily import SmallerRunError, rescore_flow_for
-    from models.registry import NoChampionError
+    from flows.runtime import prune_result_cache
 
+    prune_result_cache(ctx.settings)
     try:
         return rescore_flow_for(ctx.settings)(ctx, steps)
-    except (NoChampionError, RunBusyError, SmallerRunError) as exc:
+    except SmallerRunError as exc:
         fail(f"the run of {ctx.day} stopped: {exc}")
 
 

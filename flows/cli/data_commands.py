@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from flows.cli.app import LakeOption, app, cli_date, fail, run_context, settings
-from flows.cli.output import OUT
+from flows.cli.output import OUT, plain_text
 
 #: The demo book ends here; generation and the demo's load dates use it (reproducible).
 DEMO_END = "2026-11-30"
@@ -101,9 +101,9 @@ def generate(
         annual_default_rate=default_rate,
     )
     started = time.perf_counter()
-    with OUT.console.status("generating…") as status:
-        portfolio = generate_portfolio(config, progress=lambda msg: status.update(msg))
-        status.update(f"writing {fmt} files to {out}")
+    with OUT.console.status("generating…") as status:  # messages as text, never markup
+        portfolio = generate_portfolio(config, progress=lambda msg: status.update(plain_text(msg)))
+        status.update(plain_text(f"writing {fmt} files to {out}"))
         paths = write_portfolio(portfolio, out, fmt=fmt)
     OUT.table(
         f"Portfolio written to {out} ({time.perf_counter() - started:.1f} s)",

@@ -2,8 +2,14 @@
 
 Why: on a terminal a boxed table reads best; written to a file or a scheduler's log, Rich
 would wrap it at 80 columns and cut values ("2026…"). There every table becomes plain,
-aligned lines that never wrap, and long messages stay on one line. Cells are plain text:
-values from the data (ids, names) are never read as Rich markup.
+aligned lines that never wrap, and long messages stay on one line.
+
+Everything printed here is plain text, never Rich markup: values from the data (ids, names,
+file names, reasons, quarantined values) go into `Text` objects (`plain_text`), so an id
+`X[/red]` prints as written instead of stopping the command, and `[link=…]` is no link.
+Control characters a terminal would act on (escape sequences such as OSC 8 links or colour
+codes, bells, C1 controls) are shown as visible `\x1b`-style escapes (`printable`); line
+feeds and tabs pass. Anything else a command prints from the data must use these helpers.
 """
 
 from __future__ import annotations
@@ -14,10 +20,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from models.reports.format import money
+from models.reports.format import money, printable
 
 #: Wide enough that no message of ours wraps when the output is not a terminal.
 LOG_WIDTH = 10_000
+
+__all__ = ["OUT", "Output", "compact_money", "plain_table", "plain_text", "printable"]
+
+
+def plain_text(value: object, style: str = "") -> Text:
+    """A value (from the data or not) as Rich text: never markup, controls visible."""
+    return Text(printable(value), style=style)
 
 
 class Output:
@@ -28,6 +41,11 @@ class Output:
         self._consoles: dict[bool, Console] = {
             True: Console(),
             False: Console(width=LOG_WIDTH),
+        }
+        #: The same on `sys.stderr`, for `fault`.
+        self._stderr: dict[bool, Console] = {
+            True: Console(stderr=True),
+            False: Console(stderr=True, width=LOG_WIDTH),
         }
 
     @property
@@ -40,10 +58,16 @@ class Output:
 
     def line(self, text: str = "", style: str | None = None) -> None:
         """One message, printed as it is (no markup, no wrapping outside a terminal)."""
-        self.console.print(Text(text, style=style or ""), soft_wrap=not self.terminal)
+        self.console.print(plain_text(text, style or ""), soft_wrap=not self.terminal)
 
     def error(self, text: str) -> None:
         self.line(text, style="red")
+
+    def fault(self, text: str) -> None:
+        """One red line on stderr: a command stopped by an expected failure (a refused
+        concurrent run, a registry or store fault), never wrapped outside a terminal."""
+        terminal = self._stderr[True].is_terminal
+        self._stderr[terminal].print(plain_text(text, "red"), soft_wrap=not terminal)
 
     def warning(self, text: str) -> None:
         self.line(text, style="yellow")
@@ -53,9 +77,11 @@ class Output:
 
     def rule(self, title: str) -> None:
         if self.terminal:
-            self.console.rule(Text(title))
+            self.console.rule(plain_text(title))
         else:
-            self.console.print(f"── {title} ──", markup=False, highlight=False)
+            self.console.print(
+                f"── {printable(title)} ──", markup=False, emoji=False, highlight=False
+            )
 
     def table(
         self,
@@ -68,17 +94,18 @@ class Output:
         """A table: `right` names the right-aligned (numeric) columns; `sections` are row
         numbers after which a separator line goes (e.g. before a total)."""
         right, sections = set(right), set(sections)
-        cells = [["" if v is None else str(v) for v in row] for row in rows]
+        cells = [[printable(v) for v in row] for row in rows]
+        title, shown = printable(title), [printable(c) for c in columns]
         if self.terminal:
             table = Table(title=Text(title))
-            for column in columns:
-                table.add_column(Text(column), justify="right" if column in right else "left")
+            for column, name in zip(columns, shown, strict=True):
+                table.add_column(Text(name), justify="right" if column in right else "left")
             for k, row in enumerate(cells):
                 table.add_row(*(Text(v) for v in row), end_section=k in sections)
             self.console.print(table)
             return
-        for text in plain_table(title, columns, cells, right, sections):
-            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        for text in plain_table(title, shown, cells, right, sections):
+            self.console.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 def plain_table(

@@ -38,9 +38,12 @@ def _check_format(fmt: str) -> None:
 
 
 def _emit(frame: pd.DataFrame, fmt: str, title: str, table_rows) -> None:
-    """A frame as CSV or JSON on stdout (whole, machine-readable) or as a table."""
+    """A frame as CSV or JSON on stdout (whole, machine-readable) or as a table; the CSV
+    is spreadsheet-safe like every CSV export (`data.lake.spreadsheet_safe`)."""
     if fmt == "csv":
-        frame.to_csv(sys.stdout, index=False)
+        from data.lake import spreadsheet_safe
+
+        spreadsheet_safe(frame).to_csv(sys.stdout, index=False)
     elif fmt == "json":
         print(frame.to_json(orient="records", date_format="iso", indent=1))
     else:

@@ -24,6 +24,8 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from data.permissions import make_dirs
+
 #: Roles that sign in to the workbench (the `system` account never does).
 WEB_ROLES = ("underwriter", "analyst", "viewer")
 #: permission -> the roles that hold it.
@@ -91,7 +93,7 @@ def secret_key(configured: str | None, key_file: Path) -> tuple[str, bool]:
         return configured, False
     if key_file.exists():
         return key_file.read_text().strip(), True
-    key_file.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(key_file.parent)
     key = secrets.token_hex(32)
     tmp = key_file.with_name(key_file.name + ".tmp")
     tmp.unlink(missing_ok=True)

@@ -16,6 +16,7 @@ Pure functions of their arguments, no template engine: the Jinja2 filters of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import partial
 
@@ -140,3 +141,15 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+#: Characters a terminal acts on: C0 controls but tab and line feed, DEL, C1 controls.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(value: object) -> str:
+    """Text for a terminal or a log line: control characters as visible escapes ('\\x1b'),
+    so a value from the data (an id, a file name) cannot send escape sequences (colours,
+    OSC 8 links, a cleared screen) to whoever reads the output; tab and line feed pass."""
+    text = "" if value is None else str(value)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
