@@ -437,7 +437,9 @@ def check_columns(frame_columns: list[str], contract: TableContract, source: str
 #: bad id to show in quarantine, not an absent one.
 MISSING_MARKERS = frozenset({"NA", "N/A", "#N/A", "NULL", "null", "NaN", "nan", "None"})
 #: `1.234` in a money column of a text file: a thousands separator (1,234) or a decimal
-#: point? Money has cents, not thousandths, so three decimals after 1-3 digits is ambiguous.
+#: point? Money has cents, not thousandths, so three decimals after 1-3 digits is ambiguous
+#: — except in the currencies whose minor unit is a thousandth (ISO 4217).
+THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 _AMBIGUOUS_THOUSANDS = r"[+-]?[1-9]\d{0,2}\.\d{3}"
 
 
@@ -451,9 +453,12 @@ def _is_blank(raw: pd.Series, markers: bool = False) -> pd.Series:
     return blank | text.isin(MISSING_MARKERS) if markers else blank
 
 
-def _coerce_column(raw: pd.Series, column: pandera.Column) -> tuple[pd.Series, pd.Series]:
+def _coerce_column(
+    raw: pd.Series, column: pandera.Column, thousandths: pd.Series | None = None
+) -> tuple[pd.Series, pd.Series]:
     """Convert raw values to the contract type: the typed values (NA where a value could not
-    be converted) and, per row, the rule a present value broke (None where fine)."""
+    be converted) and, per row, the rule a present value broke (None where fine).
+    `thousandths` marks the rows whose currency has three decimals."""
     dtype = str(column.dtype)
     blank = _is_blank(raw, markers=dtype in (DATE, "float64", "Int64"))
     rule = pd.Series(None, index=raw.index, dtype="object")
@@ -462,7 +467,8 @@ def _coerce_column(raw: pd.Series, column: pandera.Column) -> tuple[pd.Series, p
         rule[values.isna() & ~blank] = f"type: not a valid {_type_label(dtype)}"
         return values, rule
     if dtype in ("float64", "Int64"):
-        return _as_numbers(raw, blank, dtype, (column.metadata or {}).get("money", False))
+        money = (column.metadata or {}).get("money", False)
+        return _as_numbers(raw, blank, dtype, money, thousandths)
     if raw.dtype.kind == "f":  # an id or code stored as a float has lost its digits
         rule[raw.notna()] = "type: text stored as a decimal number (digits may be lost)"
         return pd.Series(pd.NA, index=raw.index, dtype="str"), rule
@@ -488,7 +494,7 @@ def _as_dates(raw: pd.Series, blank: pd.Series) -> pd.Series:
 
 
 def _as_numbers(
-    raw: pd.Series, blank: pd.Series, dtype: str, money: bool
+    raw: pd.Series, blank: pd.Series, dtype: str, money: bool, thousandths: pd.Series | None
 ) -> tuple[pd.Series, pd.Series]:
     rule = pd.Series(None, index=raw.index, dtype="object")
     if raw.dtype.kind in "biuf":
@@ -496,8 +502,10 @@ def _as_numbers(
     else:
         text = raw.astype("str").str.strip().where(~blank)
         values = pd.to_numeric(text, errors="coerce")
-        if money:
+        if money and pd.api.types.is_string_dtype(raw):  # text as written, not Decimal
             ambiguous = text.str.fullmatch(_AMBIGUOUS_THOUSANDS).fillna(False).astype(bool)
+            if thousandths is not None:
+                ambiguous &= ~thousandths
             rule[ambiguous] = (
                 "ambiguous number: '.' may be a thousands separator (write 1234, or the "
                 "amount with two decimals)"
@@ -521,12 +529,17 @@ def coerce_frame(raw: pd.DataFrame, contract: TableContract) -> tuple[pd.DataFra
     """Type the raw frame; return it with the (row position, column, value) that failed to parse."""
     typed: dict[str, pd.Series] = {}
     failures = []
+    thousandths = (
+        raw["currency"].astype("str").str.strip().str.upper().isin(THREE_DECIMAL_CURRENCIES)
+        if "currency" in raw.columns
+        else None
+    )
     for name, column in contract.schema.columns.items():
         if name not in raw.columns:
             missing = pd.Series([None] * len(raw), dtype="object", index=raw.index)
             typed[name] = _coerce_column(missing, column)[0]
             continue
-        values, rule = _coerce_column(raw[name], column)
+        values, rule = _coerce_column(raw[name], column, thousandths)
         bad = rule.notna().to_numpy()
         if bad.any():
             pos = np.flatnonzero(bad)

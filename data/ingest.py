@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 import uuid
 from collections import Counter
@@ -100,29 +101,49 @@ class SourceListing:
 
 
 def _is_hidden(path: Path) -> bool:
-    """Dot files and `_SUCCESS`-style markers: tool metadata, never a table."""
-    return path.name.startswith((".", "_"))
+    """Dot files (`.DS_Store`, Spark's `.crc`) and `_SUCCESS`-style markers: tool metadata,
+    never a table. A `_`-name that looks like a data file (`_invoices.csv`) is not hidden:
+    it is reported as not a table file."""
+    name = path.name
+    return name.startswith(".") or (name.startswith("_") and source_suffix(name) is None)
+
+
+def _link_target(path: Path) -> str:
+    """Where a symbolic link points, as written (never resolved: a loop must not crash)."""
+    try:
+        return os.readlink(path)
+    except OSError as exc:
+        return f"unreadable link: {exc.strerror}"
 
 
 def _allowed_link(path: Path, folder: Path, links: str) -> bool:
-    target = path.resolve()
-    return links == "inside" and target.parent == folder.resolve() and target.is_file()
+    if links != "inside":
+        return False
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # dangling, or a loop of links
+        return False
+    return target.parent == folder.resolve() and target.is_file()
 
 
 def list_sources(source_dir: Path, links: str = "refuse") -> SourceListing:
     """Table files in ingestion order (referenced tables first), the files that are not
-    table files, and refused symbolic links. Sub-folders and hidden files are not looked at."""
+    table files (or not regular files: a pipe, a device), and refused symbolic links.
+    Sub-folders and hidden files are not looked at."""
     if not source_dir.is_dir():
         raise FileNotFoundError(f"source folder not found: {source_dir}")
     order = {t: i for i, t in enumerate(CONTRACTS)}
     listing = SourceListing([], [], [])
     for path in sorted(source_dir.iterdir()):
-        if _is_hidden(path) or (path.is_dir() and not path.is_symlink()):
+        if _is_hidden(path):
             continue
-        if path.is_symlink() and not _allowed_link(path, source_dir, links):
-            listing.refused_links.append(path)
+        if path.is_symlink():
+            if not _allowed_link(path, source_dir, links):
+                listing.refused_links.append(path)
+                continue
+        elif path.is_dir():
             continue
-        table = table_for_file(path)
+        table = table_for_file(path) if path.is_file() else None
         if table is None:
             listing.unrecognised.append(path)
         else:
@@ -290,7 +311,10 @@ def ingest_file(
     contract = CONTRACTS[table]
     source = str(path)
     manifest = lake.manifest()
-    digest = fingerprint(path)
+    try:
+        digest = fingerprint(path)
+    except OSError as exc:  # vanished or unreadable since the folder was listed
+        return FileReport(table, source, "failed", message=f"{source}: unreadable file ({exc})")
     if digest in manifest.sources:
         earlier = manifest.sources[digest]
         return FileReport(
@@ -405,6 +429,8 @@ def ingest_directory(
 
 
 def _unrecognised(path: Path) -> str:
+    if not path.is_file():
+        return f"{path.name}: not a regular file (a pipe, a socket or a device), not loaded"
     return (
         f"{path.name}: not a table file, not loaded (a name starts with one of "
         f"{', '.join(CONTRACTS)} and ends in {', '.join(SOURCE_SUFFIXES)})"
@@ -413,7 +439,7 @@ def _unrecognised(path: Path) -> str:
 
 def _refused_link(path: Path) -> str:
     return (
-        f"{path.name}: a symbolic link (to {path.resolve()}), not loaded: copy the file into "
+        f"{path.name}: a symbolic link (to {_link_target(path)}), not loaded: copy the file into "
         "the folder, or set source_links=inside to follow links to files of the same folder"
     )
 

@@ -21,8 +21,9 @@ import codecs
 import csv
 import gzip
 import io
+import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,32 +88,57 @@ def read_source(
     try:
         if suffix in PARQUET_SUFFIXES:
             _refuse_duplicate_columns(path, pq.read_schema(path).names)
-            return SourceFrame(pq.read_table(path).to_pandas(date_as_object=False))
+            table = pq.read_table(path)
+            return SourceFrame(table.to_pandas(date_as_object=False, types_mapper=_NULLABLE.get))
         return _read_csv(path, options, columns)
-    except (pa.ArrowInvalid, OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (pa.ArrowInvalid, OSError, EOFError, csv.Error) as exc:
         raise ContractError(f"{path}: unreadable file ({exc})") from exc
 
 
+#: Parquet integers stay integers when a column has nulls (not floats: an id `101` must not
+#: become `101.0`).
+_NULLABLE = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
+}
+
+
+def _is_gzip(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
 def _open_bytes(path: Path):
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
 
 
 def _encoding(path: Path, options: ReadOptions) -> str:
-    """The Python codec of the file: declared, else by byte order mark, else UTF-8."""
+    """The Python codec of the file (its canonical name): declared, else by byte order
+    mark, else UTF-8."""
     if options.encoding:
-        return options.encoding
+        return codecs.lookup(options.encoding).name
     with _open_bytes(path) as fh:
         start = fh.read(4)
     return next((codec for bom, codec in _BOMS if start.startswith(bom)), "utf-8")
 
 
-def _header_line(path: Path, codec: str) -> str:
-    """The first line, decoded (a byte that does not decode raises UnicodeDecodeError)."""
-    if codec.startswith("utf-16"):
-        with _open_bytes(path) as raw, io.TextIOWrapper(raw, encoding=codec, newline="") as fh:
-            return fh.readline().rstrip("\r\n")
+def _wide(codec: str) -> bool:
+    """Two- or four-byte encodings: their lines do not end at a newline byte."""
+    return codec.startswith(("utf-16", "utf-32"))
+
+
+def _header_line(path: Path, codec: str, errors: str = "strict") -> str:
+    """The first line (ended by CR LF, LF or a lone CR, as old spreadsheet exports do),
+    decoded; a byte that does not decode in the first megabyte raises UnicodeDecodeError."""
     with _open_bytes(path) as fh:
-        return fh.readline().decode(codec).rstrip("\r\n")
+        chunk = fh.read(1 << 20)
+    text = codecs.getincrementaldecoder(codec)(errors).decode(chunk, final=False)
+    return re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
 
 
 def sniff_delimiter(header: str, known: Iterable[str] = ()) -> str:
@@ -137,8 +163,10 @@ def _read_csv(path: Path, options: ReadOptions, known: Iterable[str] = ()) -> So
         notes.append(f"encoding {codec} (from its byte order mark)")
     try:
         header_text = _header_line(path, codec)
-    except UnicodeDecodeError:
-        _raise_undecodable(path, codec, options.delimiter or ",")
+    except UnicodeDecodeError:  # name the bad byte's row and column
+        rough = _header_line(path, codec, errors="replace")
+        delimiter = options.delimiter or sniff_delimiter(rough, known or _all_columns())
+        _raise_undecodable(path, codec, delimiter, next(csv.reader([rough], delimiter=delimiter)))
     delimiter = options.delimiter or sniff_delimiter(header_text, known or _all_columns())
     if options.delimiter is None and delimiter != ",":
         notes.append(f"delimiter {delimiter!r} (sniffed from the header)")
@@ -146,7 +174,7 @@ def _read_csv(path: Path, options: ReadOptions, known: Iterable[str] = ()) -> So
     if not header:
         raise ContractError(f"{path}: empty file (no header row)")
     header[0] = header[0].lstrip("\ufeff")
-    _refuse_duplicate_columns(path, header)
+    header = _unique_header(path, header, known or _all_columns())
     bad_rows: list[pacsv.InvalidRow] = []
 
     def keep_bad_row(row: pacsv.InvalidRow) -> str:
@@ -155,7 +183,7 @@ def _read_csv(path: Path, options: ReadOptions, known: Iterable[str] = ()) -> So
 
     try:
         table = pacsv.read_csv(
-            path,
+            pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None),
             read_options=pacsv.ReadOptions(
                 encoding="utf8" if codec in ("utf-8", "utf-8-sig") else codec,
                 column_names=header,
@@ -218,8 +246,25 @@ def delimiter_hint(columns: list[str]) -> str:
     )
 
 
-def _refuse_duplicate_columns(path: Path, header: list[str]) -> None:
-    twice = [name for name, n in Counter(header).items() if n > 1]
+def _unique_header(path: Path, header: list[str], known: Iterable[str]) -> list[str]:
+    """Refuse a contract column named twice; give an empty or repeated other name a unique
+    one (`unnamed_7`, `note_2`: reported as unknown columns, kept in quarantined records),
+    as spreadsheets leave trailing empty columns behind."""
+    wanted = {_normalised(k) for k in known}
+    _refuse_duplicate_columns(path, header, lambda name: _normalised(name) in wanted)
+    seen: Counter[str] = Counter()
+    unique = []
+    for i, name in enumerate(header):
+        name = name if name.strip() else f"unnamed_{i + 1}"
+        seen[name] += 1
+        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return unique
+
+
+def _refuse_duplicate_columns(
+    path: Path, header: list[str], refused: Callable[[str], bool] = lambda _name: True
+) -> None:
+    twice = [name for name, n in Counter(header).items() if n > 1 and refused(name)]
     if twice:
         name = twice[0]
         where = [str(i + 1) for i, h in enumerate(header) if h == name]
@@ -236,8 +281,8 @@ def _raise_undecodable(
     with _open_bytes(path) as fh:
         offset = 0
         for row, line in enumerate(fh):
-            if codec.startswith("utf-16"):
-                break  # lines of a two-byte text do not split on the newline byte
+            if _wide(codec):
+                break  # lines of a two- or four-byte text do not split on the newline byte
             try:
                 line.decode(codec)
             except UnicodeDecodeError as exc:

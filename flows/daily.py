@@ -35,6 +35,7 @@ from flows.context import RunContext, parse_date
 from flows.runtime import (
     build_task_runner,
     cache_expiration,
+    cache_key,
     fingerprint,
     prune_result_cache,
     source_hash,
@@ -218,7 +219,7 @@ def read_tables(ctx: RunContext) -> dict[str, pd.DataFrame]:
 
 
 def _features_key(context, parameters: dict[str, Any]) -> str:
-    return fingerprint(
+    return cache_key(
         "features",
         parameters["state"],
         str(parameters["as_of"].date()),
@@ -266,7 +267,7 @@ def load_champion(registry: ModelRegistry) -> tuple[Any, str, dict | None]:
 def _cohort_key(context, parameters: dict[str, Any]) -> str:
     ctx: RunContext = parameters["ctx"]
     dates = matured_cohort_dates(ctx.timestamp, ctx.monitoring.backtest.cohorts)
-    return fingerprint(
+    return cache_key(
         "cohort",
         str(ctx.lake.root.resolve()),
         *(d.date().isoformat() for d in dates),

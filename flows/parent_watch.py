@@ -27,6 +27,10 @@ import sys
 from typing import Any
 
 SERVER_MODULE = "prefect.server.api.server"
+#: SHA-256 (first 16 hex digits) of the source of Prefect's `_run_uvicorn_command` that
+#: `bind` re-implements (Prefect 3.9.1). Another source (a Prefect upgrade) is not bound:
+#: a warning says so, and the server runs as Prefect starts it (the slow test then fails).
+KNOWN_SERVER_COMMANDS = frozenset({"ade91366329f9f14"})
 
 #: Run by the server's interpreter (`python -c WATCHDOG <parent pid> <uvicorn arguments>`).
 WATCHDOG = """\
@@ -59,12 +63,25 @@ def watched(args: list[str], parent: int) -> list[str]:
 def bind(server_class: Any) -> None:
     """Start every server of Prefect's `SubprocessASGIServer` under the watchdog.
 
-    The same command and environment as Prefect's `_run_uvicorn_command` (Prefect 3.4 to
-    3.9), started through `watched`; a test starts a real server and kills its parent.
+    The same command and environment as Prefect's `_run_uvicorn_command` (checked against
+    `KNOWN_SERVER_COMMANDS`), started through `watched`; a test starts a real server and
+    kills its parent.
     """
     if getattr(server_class, "_bound_to_parent", False):
         return
+    import hashlib
+    import inspect
+    import logging
     import subprocess
+
+    source = inspect.getsource(server_class._run_uvicorn_command)
+    if hashlib.sha256(source.encode()).hexdigest()[:16] not in KNOWN_SERVER_COMMANDS:
+        logging.getLogger(__name__).warning(
+            "Prefect's server start command changed (Prefect upgrade?): its temporary server "
+            "is not bound to this process and may outlive a killed command"
+        )
+        server_class._bound_to_parent = True  # warn once
+        return
 
     import prefect
     from prefect.settings import get_current_settings

@@ -32,6 +32,16 @@ _CODE = Path(__file__).resolve().parents[1]
 _LOG = logging.getLogger(__name__)
 
 
+#: The project's cached results are named `solvency-<hash>` in Prefect's result storage,
+#: which other Prefect projects of the same user share: pruning touches only these.
+CACHE_KEY_PREFIX = "solvency-"
+
+
+def cache_key(*parts: str) -> str:
+    """A cache key of the project's own (see `CACHE_KEY_PREFIX`)."""
+    return CACHE_KEY_PREFIX + fingerprint(*parts)
+
+
 def fingerprint(*parts: str) -> str:
     """A short stable hash of text parts (cache keys, lake states)."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
@@ -116,15 +126,22 @@ def cache_expiration() -> dt.timedelta:
 
 
 def prune_cache(
-    folder: Path, max_bytes: int, max_age: dt.timedelta, now: float | None = None
+    folder: Path,
+    max_bytes: int,
+    max_age: dt.timedelta,
+    now: float | None = None,
+    prefix: str = "",
 ) -> list[Path]:
-    """Remove the files of `folder` (and its subfolders) older than `max_age`, then the
-    oldest ones until the rest holds at most `max_bytes`; return the removed files, oldest
-    first. A missing folder, or a file another process removed meanwhile, is no error."""
+    """Remove the files of `folder` (and its subfolders) named `prefix...` older than
+    `max_age`, then the oldest ones until the rest holds at most `max_bytes`; return the
+    removed files, oldest first. A missing folder, or a file another process removed
+    meanwhile, is no error; files without the prefix are neither counted nor touched."""
     now = time.time() if now is None else now
     found: list[tuple[float, int, Path]] = []
     paths = Path(folder).rglob("*") if Path(folder).is_dir() else []
     for path in paths:
+        if not path.name.startswith(prefix):
+            continue
         try:
             info = path.lstat()
         except FileNotFoundError:
@@ -154,12 +171,16 @@ def result_cache_folder() -> Path | None:
 
 
 def prune_result_cache(settings: Settings) -> list[Path]:
-    """Bound Prefect's result cache by `cache_max_mb` and `cache_days` (before a daily run)."""
+    """Bound the project's results in Prefect's cache by `cache_max_mb` and `cache_days`
+    (before a daily run); other projects' results in the same folder are left alone."""
     folder = result_cache_folder()
     if folder is None:
         return []
     removed = prune_cache(
-        folder, settings.cache_max_mb * 1024 * 1024, dt.timedelta(days=settings.cache_days)
+        folder,
+        settings.cache_max_mb * 1024 * 1024,
+        dt.timedelta(days=settings.cache_days),
+        prefix=CACHE_KEY_PREFIX,
     )
     if removed:
         _LOG.info("removed %d old cached result file(s) from %s", len(removed), folder)

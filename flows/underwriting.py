@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -122,29 +123,39 @@ def open_requests(store: DecisionStore, before: dt.date | None = None) -> pd.Dat
     """Requests waiting for an answer (policyholder_id, buyer_id, amount, received_at).
 
     With `before` (a daily run's day), the requests waiting when that day began: received
-    before it, and not answered by a decision taken before it — a request answered since
-    was still waiting then, so a rerun of a past day sees what the day saw. A request
-    closed without a decision (withdrawn) has no date of closing and counts as closed.
+    before it and not yet closed then — a request answered by a decision taken on that day
+    or later, or moved out of waiting without a decision (withdrawn) on that day or later
+    (by its audit entry), was still waiting — so a rerun of a past day sees what it saw.
     """
     found = store.requests()
     if found.empty:
         return found
     waiting = found["status"].isin(OPEN_REQUEST_STATUSES)
     if before is not None:
-        answered_since = _answered_on_or_after(store, found, before)
-        waiting = (waiting | answered_since) & (_day_of(found["received_at"]) < before)
+        waiting = (waiting | _closed_on_or_after(store, found, before)) & (
+            _day_of(found["received_at"]) < before
+        )
     return found.loc[waiting]
 
 
-def _answered_on_or_after(store: DecisionStore, requests: pd.DataFrame, day: dt.date) -> pd.Series:
-    """Requests whose answering decision was taken on `day` or later."""
-    linked = requests["decision_id"].notna() & ~requests["status"].isin(OPEN_REQUEST_STATUSES)
-    if not linked.any():
-        return linked
+def _closed_on_or_after(store: DecisionStore, requests: pd.DataFrame, day: dt.date) -> pd.Series:
+    """Requests no longer waiting whose answer or closing came on `day` or later: by the
+    answering decision's date, else by the audit log's entry of the status change."""
+    closed = ~requests["status"].isin(OPEN_REQUEST_STATUSES)
+    if not closed.any():
+        return closed
+    answered = requests["decision_id"].notna()
     later = store.decisions(since=day)
-    if later.empty:
-        return linked & False
-    return linked & requests["decision_id"].isin(later["id"])
+    by_decision = answered & requests["decision_id"].isin(later["id"] if len(later) else [])
+    changes = store.audit(entity="request", action="request.status_changed", since=day)
+    if len(changes):
+        details = changes["details"].map(json.loads)
+        left_waiting = details.map(lambda d: d.get("from") in OPEN_REQUEST_STATUSES)
+        ids = changes.loc[left_waiting.astype(bool), "entity_id"]
+    else:
+        ids = pd.Series(dtype="str")
+    by_audit = ~answered & requests["id"].astype("str").isin(ids)
+    return closed & (by_decision | by_audit)
 
 
 def book_before_todays_decisions(

@@ -27,7 +27,13 @@ import pytest
 
 from data.daily_store import DailyStore
 from data.lake import Lake
-from flows.runtime import cache_expiration, prune_cache, prune_result_cache, result_cache_folder
+from flows.runtime import (
+    CACHE_KEY_PREFIX,
+    cache_expiration,
+    prune_cache,
+    prune_result_cache,
+    result_cache_folder,
+)
 from flows.settings import Settings, SettingsError
 from models.registry import (
     CHAMPION,
@@ -372,6 +378,7 @@ def test_prune_cache_removes_expired_then_oldest_files_beyond_the_size(tmp_path)
     assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == ["d", "e", "link"]
     assert prune_cache(folder, 250, dt.timedelta(days=7), now=now) == []
     assert prune_cache(tmp_path / "nowhere", 1, dt.timedelta(days=1)) == []
+    assert prune_cache(folder, 0, dt.timedelta(days=7), now=now, prefix="e") == [folder / "e"]
 
 
 def test_cache_settings_are_read_named_and_bound_the_daily_tasks(monkeypatch):
@@ -401,7 +408,7 @@ def test_cached_results_land_in_the_folder_that_is_pruned(tmp_path, prefect_api)
     from prefect import flow, task
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-    key = "faults-test-cached-result"
+    key = CACHE_KEY_PREFIX + "faults-test-cached-result"
 
     @task(cache_key_fn=lambda *_: key, cache_expiration=cache_expiration())
     def cached() -> str:
@@ -415,10 +422,13 @@ def test_cached_results_land_in_the_folder_that_is_pruned(tmp_path, prefect_api)
         run()
         folder = result_cache_folder()
         assert folder == tmp_path / "storage" and (folder / key).is_file()
-        old = folder / "old-result"
-        old.write_bytes(b"x" * 100)
+        old = folder / f"{CACHE_KEY_PREFIX}old-result"
+        other = folder / "another-projects-result"  # the folder is shared: never touched
         stamp = time.time() - 8 * 86400
-        os.utime(old, (stamp, stamp))
+        for path in (old, other):
+            path.write_bytes(b"x" * 100)
+            os.utime(path, (stamp, stamp))
         assert prune_result_cache(Settings()) == [old]  # 7 days: the old one goes
+        assert other.is_file()
         assert prune_result_cache(Settings(cache_max_mb=1)) == []  # 0.2 MB fits in 1 MB
         assert (folder / key).is_file()

@@ -454,3 +454,83 @@ def test_the_ingest_command_loads_the_rest_and_exits_non_zero(tmp_path, clean_ta
         app, ["ingest", str(folder), "--lake", str(lake_dir), "--encoding", "nope"]
     )
     assert bad.exit_code == 2 and "unknown encoding 'nope'" in bad.output
+
+
+# ------------------------------------------------------------- exports as they really come
+
+
+def test_old_spreadsheet_exports_load(tmp_path, clean_tables, lake):
+    """CR-only line ends, trailing empty columns, an upper-case gzip name, UTF-16 declared
+    in any spelling: all load (the empty columns are reported, not fatal)."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    limits = clean_tables["limits"].to_csv(index=False, lineterminator="\r")
+    (folder / "limits.csv").write_text(limits)
+    events = clean_tables["events"].assign(**{"": "", " ": ""})
+    events.to_csv(folder / "events.csv", index=False)
+    with gzip.open(folder / "INVOICES.CSV.GZ", "wt") as fh:
+        clean_tables["invoices"].to_csv(fh, index=False)
+    reports = _by_file(_ingest(folder, lake))
+    for report in reports.values():
+        _contained(report)
+    assert reports["events.csv"].accepted == len(clean_tables["events"])
+    assert "unknown column 'unnamed_6' not loaded" in reports["events.csv"].warnings
+    assert len(lake.read("limits")) == len(clean_tables["limits"])
+    assert len(lake.read("invoices")) == len(clean_tables["invoices"])
+    for spelling in ("UTF-16", "utf16", "utf_16"):
+        wide = tmp_path / f"wide-{spelling}"
+        wide.mkdir()
+        buyers = clean_tables["buyers"]
+        more = buyers.assign(buyer_id=buyers["buyer_id"] + spelling)
+        (wide / "buyers.csv").write_bytes(more.to_csv(index=False).encode("utf-16"))
+        (report,) = _ingest(wide, lake, read=ReadOptions(encoding=spelling))
+        _contained(report)
+        assert report.accepted == len(more), spelling
+
+
+def test_thousandths_currencies_and_typed_decimals_are_not_ambiguous(tmp_path, clean_tables, lake):
+    folder = tmp_path / "kwd"
+    folder.mkdir()
+    inv = clean_tables["invoices"].assign(amount=["1.250", "1.250", "12.5"])
+    inv["currency"] = ["KWD", "EUR", "EUR"]
+    inv.to_csv(folder / "invoices.csv", index=False)
+    (report,) = _ingest(folder, lake)
+    _contained(report)
+    q = _quarantine(lake)
+    assert q[["row_number", "column"]].values.tolist() == [[2, "amount"]]  # EUR 1.250 only
+    assert sorted(lake.read("invoices")["amount"]) == [1.25, 12.5]
+
+
+def test_parquet_integer_ids_with_gaps_stay_whole(tmp_path, clean_tables, lake):
+    folder = tmp_path / "gaps"
+    folder.mkdir()
+    policies = clean_tables["policies"].assign(policyholder_id=["101", "102"])
+    policies.to_csv(folder / "policies_more.csv", index=False)
+    events = clean_tables["events"].iloc[:3].copy()
+    events["policyholder_id"] = pd.array([101, None, 102], dtype="Int64")
+    events["event_date"] = ["2025-05-02", "2025-08-01", "2025-08-02"]
+    events.to_parquet(folder / "events.parquet", index=False)
+    reports = _by_file(_ingest(folder, lake))
+    _contained(reports["events.parquet"])
+    assert reports["events.parquet"].quarantined == 0
+    stored = lake.read("events").sort_values("event_date")["policyholder_id"]
+    assert stored.isna().tolist() == [False, True, False]
+    assert stored.dropna().tolist() == ["101", "102"]
+
+
+def test_links_in_a_loop_pipes_and_underscored_tables_are_reported(tmp_path, clean_tables, lake):
+    import os
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "limits_a.csv").symlink_to(folder / "limits_b.csv")
+    (folder / "limits_b.csv").symlink_to(folder / "limits_a.csv")
+    os.mkfifo(folder / "events.csv")
+    clean_tables["invoices"].to_csv(folder / "_invoices.csv", index=False)
+    clean_tables["limits"].to_csv(folder / "limits.csv", index=False)
+    reports = _by_file(_ingest(folder, lake, links="inside"))
+    assert "symbolic link" in reports["limits_a.csv"].message
+    assert "not a regular file" in reports["events.csv"].message
+    assert "not a table file" in reports["_invoices.csv"].message
+    _contained(reports["limits.csv"])
+    assert {r.status for n, r in reports.items() if n != "limits.csv"} == {"failed"}

@@ -74,3 +74,18 @@ def test_a_past_date_rescored_after_later_days_gives_the_same_outputs(replayed):
     for name, before in published[day].items():
         after = store.read(day.isoformat(), name)
         pd.testing.assert_frame_equal(before, after, obj=f"{name} of {day}")
+
+
+def test_a_request_withdrawn_later_was_waiting_on_the_days_before(decision_store):
+    """Closed without a decision (no business date of its own): its audit entry dates it."""
+    from flows.underwriting import open_requests
+
+    received = dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC)
+    kept = decision_store.add_request("P1", "B1", 50_000.0, "api", "policyholder", received)
+    gone = decision_store.add_request("P1", "B2", 70_000.0, "api", "policyholder", received)
+    decision_store.set_request_status(gone.id, "withdrawn", reason="no longer needed")
+    today = dt.datetime.now(dt.UTC).date()
+    assert set(open_requests(decision_store, dt.date(2026, 11, 21))["id"]) == {kept.id, gone.id}
+    assert set(open_requests(decision_store, today + dt.timedelta(days=1))["id"]) == {kept.id}
+    assert set(open_requests(decision_store)["id"]) == {kept.id}
+    assert open_requests(decision_store, dt.date(2026, 11, 20)).empty  # not yet received

@@ -91,7 +91,8 @@ def generate(
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter("--format must be parquet or csv", param_hint="--format")
     end_date = cli_date(end, "--end")
-    out = out or settings().demo_dir
+    defaults = settings()  # also makes the files owner-only unless shared_files
+    out = out or defaults.demo_dir
     config = GeneratorConfig(
         n_buyers=buyers,
         months=months,
