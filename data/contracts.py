@@ -398,7 +398,8 @@ class ColumnMatch:
         return out
 
 
-def _normalised_name(name: str) -> str:
+def normalised_column_name(name: str) -> str:
+    """`Buyer ID`, ` buyer-id ` and `BUYER_ID` are all `buyer_id`."""
     return "_".join(str(name).strip().lower().replace("-", " ").split())
 
 
@@ -410,9 +411,9 @@ def match_columns(frame_columns: list[str], contract: TableContract, source: str
     wanted = contract.columns
     rename: dict[str, str] = {}
     taken = {c for c in names if c in wanted}
-    by_form = {_normalised_name(c): c for c in wanted}
+    by_form = {normalised_column_name(c): c for c in wanted}
     for name in names:
-        target = by_form.get(_normalised_name(name))
+        target = by_form.get(normalised_column_name(name))
         if name not in wanted and target and target not in taken:
             rename[name] = target
             taken.add(target)
@@ -427,11 +428,6 @@ def match_columns(frame_columns: list[str], contract: TableContract, source: str
     return ColumnMatch(rename, unknown, absent)
 
 
-def check_columns(frame_columns: list[str], contract: TableContract, source: str) -> list[str]:
-    """Raise if required columns are missing; return the unknown columns (reported, not kept)."""
-    return match_columns(frame_columns, contract, source).unknown
-
-
 #: Text that means "no value" in a number or date column (the contract's types cannot hold
 #: it). A text column keeps it as written: country `NA` is Namibia, and a `NULL` id is a
 #: bad id to show in quarantine, not an absent one.
@@ -443,49 +439,48 @@ THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", 
 _AMBIGUOUS_THOUSANDS = r"[+-]?[1-9]\d{0,2}\.\d{3}"
 
 
-def _is_blank(raw: pd.Series, markers: bool = False) -> pd.Series:
-    """Missing, or an empty / whitespace-only string (what a CSV gives for 'no value');
-    with `markers`, also the MISSING_MARKERS (number and date columns)."""
-    if raw.dtype.kind in "biufcmM":
-        return raw.isna()
-    text = raw.astype("str").str.strip()
-    blank = raw.isna() | text.eq("")
-    return blank | text.isin(MISSING_MARKERS) if markers else blank
-
-
 def _coerce_column(
     raw: pd.Series, column: pandera.Column, thousandths: pd.Series | None = None
 ) -> tuple[pd.Series, pd.Series]:
     """Convert raw values to the contract type: the typed values (NA where a value could not
     be converted) and, per row, the rule a present value broke (None where fine).
-    `thousandths` marks the rows whose currency has three decimals."""
+    `thousandths` marks the rows whose currency has three decimals.
+
+    Blank means missing or an empty / whitespace-only string (what a CSV gives for 'no
+    value'); in number and date columns the MISSING_MARKERS too. Text is stripped once."""
     dtype = str(column.dtype)
-    blank = _is_blank(raw, markers=dtype in (DATE, "float64", "Int64"))
+    text = None if raw.dtype.kind in "biufcmM" else raw.astype("str").str.strip()
+    blank = raw.isna()
+    if text is not None:
+        blank = blank | text.eq("")
+        if dtype in (DATE, "float64", "Int64"):
+            blank = blank | text.isin(MISSING_MARKERS)
     rule = pd.Series(None, index=raw.index, dtype="object")
     if dtype == DATE:
-        values = _as_dates(raw, blank)
+        values = _as_dates(raw, text, blank)
         rule[values.isna() & ~blank] = f"type: not a valid {_type_label(dtype)}"
         return values, rule
     if dtype in ("float64", "Int64"):
         money = (column.metadata or {}).get("money", False)
-        return _as_numbers(raw, blank, dtype, money, thousandths)
+        return _as_numbers(raw, text, blank, dtype, money, thousandths)
     if raw.dtype.kind == "f":  # an id or code stored as a float has lost its digits
         rule[raw.notna()] = "type: text stored as a decimal number (digits may be lost)"
         return pd.Series(pd.NA, index=raw.index, dtype="str"), rule
-    text = raw.astype("str").str.strip()
+    if text is None:
+        text = raw.astype("str").str.strip()
     return text.where(~blank).astype("str"), rule
 
 
-def _as_dates(raw: pd.Series, blank: pd.Series) -> pd.Series:
+def _as_dates(raw: pd.Series, text: pd.Series | None, blank: pd.Series) -> pd.Series:
     """Dates of the contract: a time-zone-aware timestamp becomes its UTC date, a time of
-    day is dropped (a fact is known on a day)."""
+    day is dropped (a fact is known on a day). `text`: the stripped text of a text column."""
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         parsed = raw.dt.tz_convert("UTC").dt.tz_localize(None)
     elif raw.dtype.kind == "M":
         parsed = raw
     else:
-        text = raw.astype("str").str.strip().where(~blank)
-        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+        text = raw.astype("str").str.strip() if text is None else text
+        parsed = pd.to_datetime(text.where(~blank), format="ISO8601", errors="coerce", utc=True)
         parsed = parsed.dt.tz_localize(None)
     # Dates a nanosecond timestamp cannot hold (before 1678, after 2261) are typos, not
     # facts: they fail like any unparseable date instead of breaking the whole column.
@@ -494,13 +489,18 @@ def _as_dates(raw: pd.Series, blank: pd.Series) -> pd.Series:
 
 
 def _as_numbers(
-    raw: pd.Series, blank: pd.Series, dtype: str, money: bool, thousandths: pd.Series | None
+    raw: pd.Series,
+    text: pd.Series | None,
+    blank: pd.Series,
+    dtype: str,
+    money: bool,
+    thousandths: pd.Series | None,
 ) -> tuple[pd.Series, pd.Series]:
     rule = pd.Series(None, index=raw.index, dtype="object")
     if raw.dtype.kind in "biuf":
         values = raw.astype("float64")
     else:
-        text = raw.astype("str").str.strip().where(~blank)
+        text = (raw.astype("str").str.strip() if text is None else text).where(~blank)
         values = pd.to_numeric(text, errors="coerce")
         if money and pd.api.types.is_string_dtype(raw):  # text as written, not Decimal
             ambiguous = text.str.fullmatch(_AMBIGUOUS_THOUSANDS).fillna(False).astype(bool)

@@ -152,12 +152,6 @@ def list_sources(source_dir: Path, links: str = "refuse") -> SourceListing:
     return listing
 
 
-def find_sources(source_dir: Path) -> tuple[list[tuple[str, Path]], list[Path]]:
-    """Source files in ingestion order (referenced tables first), and the files ignored."""
-    listing = list_sources(source_dir)
-    return listing.sources, [*listing.unrecognised, *listing.refused_links]
-
-
 def fingerprint(path: Path) -> str:
     """SHA-256 of the file's bytes: the identity used to ingest each content only once."""
     digest = hashlib.sha256()
@@ -484,7 +478,6 @@ def quarantine_reasons(lake: Lake) -> pd.DataFrame:
 __all__ = [
     "FileReport",
     "IngestOptions",
-    "find_sources",
     "ingest_directory",
     "ingest_file",
     "list_sources",

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from data.contracts import ContractError
+from data.contracts import ContractError, normalised_column_name
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet",)
@@ -143,20 +143,17 @@ def _header_line(path: Path, codec: str, errors: str = "strict") -> str:
 
 def sniff_delimiter(header: str, known: Iterable[str] = ()) -> str:
     """The separator that splits the header into the most known (else most) columns."""
-    wanted = {_normalised(k) for k in known}
+    wanted = {normalised_column_name(k) for k in known}
 
     def score(sep: str) -> tuple[int, int, bool]:
         names = next(csv.reader([header], delimiter=sep), [])
-        return sum(_normalised(n) in wanted for n in names), len(names), sep == ","
+        return sum(normalised_column_name(n) in wanted for n in names), len(names), sep == ","
 
     return max(DELIMITERS, key=score)
 
 
-def _normalised(name: str) -> str:
-    return "_".join(name.strip().lower().replace("-", " ").split())
-
-
 def _read_csv(path: Path, options: ReadOptions, known: Iterable[str] = ()) -> SourceFrame:
+    known = list(known) or _all_columns()
     codec = _encoding(path, options)
     notes = []
     if options.encoding is None and codec != "utf-8":
@@ -165,16 +162,16 @@ def _read_csv(path: Path, options: ReadOptions, known: Iterable[str] = ()) -> So
         header_text = _header_line(path, codec)
     except UnicodeDecodeError:  # name the bad byte's row and column
         rough = _header_line(path, codec, errors="replace")
-        delimiter = options.delimiter or sniff_delimiter(rough, known or _all_columns())
+        delimiter = options.delimiter or sniff_delimiter(rough, known)
         _raise_undecodable(path, codec, delimiter, next(csv.reader([rough], delimiter=delimiter)))
-    delimiter = options.delimiter or sniff_delimiter(header_text, known or _all_columns())
+    delimiter = options.delimiter or sniff_delimiter(header_text, known)
     if options.delimiter is None and delimiter != ",":
         notes.append(f"delimiter {delimiter!r} (sniffed from the header)")
     header = next(csv.reader([header_text], delimiter=delimiter), None)
     if not header:
         raise ContractError(f"{path}: empty file (no header row)")
     header[0] = header[0].lstrip("\ufeff")
-    header = _unique_header(path, header, known or _all_columns())
+    header = _unique_header(path, header, known)
     bad_rows: list[pacsv.InvalidRow] = []
 
     def keep_bad_row(row: pacsv.InvalidRow) -> str:
@@ -250,8 +247,8 @@ def _unique_header(path: Path, header: list[str], known: Iterable[str]) -> list[
     """Refuse a contract column named twice; give an empty or repeated other name a unique
     one (`unnamed_7`, `note_2`: reported as unknown columns, kept in quarantined records),
     as spreadsheets leave trailing empty columns behind."""
-    wanted = {_normalised(k) for k in known}
-    _refuse_duplicate_columns(path, header, lambda name: _normalised(name) in wanted)
+    wanted = {normalised_column_name(k) for k in known}
+    _refuse_duplicate_columns(path, header, lambda name: normalised_column_name(name) in wanted)
     seen: Counter[str] = Counter()
     unique = []
     for i, name in enumerate(header):

@@ -50,6 +50,20 @@ class StandInModel:
         return 1 / (1 + np.exp(-z))
 
 
+class SlopeModel:
+    """A stand-in PD model: logistic in one feature, with a configurable slope (registry
+    tests register several and tell them apart by their PDs)."""
+
+    kind = "stand-in"
+    feature_names: ClassVar[list[str]] = ["dbt_12m"]
+
+    def __init__(self, slope: float) -> None:
+        self.slope = slope
+
+    def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
+        return 1 / (1 + np.exp(-(self.slope * frame["dbt_12m"].to_numpy() - 4)))
+
+
 def make_book(root: Path, edit=None) -> dict:
     """A generated book under `root` (see the module docstring); `edit(tables)` may change
     the generated tables before they are written (a hostile buyer name, say)."""

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from data.contracts import CONTRACTS, ContractError, check_columns, validate_table
+from data.contracts import CONTRACTS, ContractError, match_columns, validate_table
 
 KNOWN = {"buyers": pd.Index(["B1", "B2", "B3"]), "policies": pd.Index(["P1", "P2"])}
 LOAD_DATE = pd.Timestamp("2026-11-30")
@@ -191,13 +191,13 @@ def test_a_row_with_two_problems_gets_two_records_but_counts_once(clean_tables):
 def test_missing_required_column_names_file_and_column(clean_tables):
     frame = clean_tables["invoices"].drop(columns=["due_date"])
     with pytest.raises(ContractError, match=r"invoices.csv.*due_date"):
-        check_columns(list(frame.columns), CONTRACTS["invoices"], "invoices.csv")
+        match_columns(list(frame.columns), CONTRACTS["invoices"], "invoices.csv")
 
 
 def test_missing_nullable_column_is_read_as_missing_and_unknown_columns_reported(clean_tables):
     frame = clean_tables["country_risk"].drop(columns=["gdp_growth"]).assign(comment="x")
-    unknown = check_columns(list(frame.columns), CONTRACTS["country_risk"], "country_risk.csv")
-    assert unknown == ["comment"]
+    match = match_columns(list(frame.columns), CONTRACTS["country_risk"], "country_risk.csv")
+    assert match.unknown == ["comment"]
     result = _validate("country_risk", frame)
     assert result.quarantine.empty
     assert result.valid["gdp_growth"].isna().all()

@@ -19,10 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import ClassVar
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from data.daily_store import DailyStore
@@ -45,19 +42,7 @@ from models.registry import (
     RegistryError,
     StoreError,
 )
-
-
-class SlopeModel:
-    """A stand-in PD model, logistic in one feature."""
-
-    kind = "stand-in"
-    feature_names: ClassVar[list[str]] = ["dbt_12m"]
-
-    def __init__(self, slope: float) -> None:
-        self.slope = slope
-
-    def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
-        return 1 / (1 + np.exp(-(self.slope * frame["dbt_12m"].to_numpy() - 4)))
+from tests.book_fixtures import SlopeModel
 
 
 def _registry(root: Path) -> ModelRegistry:

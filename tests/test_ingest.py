@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import data.lake as lake_module
-from data.ingest import find_sources, ingest_directory, table_for_file
+from data.ingest import ingest_directory, list_sources, table_for_file
 from data.lake import QUARANTINE, Lake, LakeBusyError
 
 LOAD_DATE = dt.date(2026, 11, 30)
@@ -159,13 +159,13 @@ def test_source_files_are_recognised_by_table_name(tmp_path):
         "truth.parquet",
     ):
         (tmp_path / name).write_text("x")
-    found, ignored = find_sources(tmp_path)
-    assert [(t, p.name) for t, p in found] == [
+    listing = list_sources(tmp_path)
+    assert [(t, p.name) for t, p in listing.sources] == [
         ("buyers", "buyers.parquet"),
         ("invoices", "invoices-old.csv"),
         ("invoices", "invoices_2026-11-30.csv"),
     ]
-    assert sorted(p.name for p in ignored) == ["notes.txt", "truth.parquet"]
+    assert sorted(p.name for p in listing.unrecognised) == ["notes.txt", "truth.parquet"]
     assert table_for_file(tmp_path / "limitsx.csv") is None
 
 

@@ -7,7 +7,6 @@ import json
 import os
 import pickle
 import shutil
-from typing import ClassVar
 
 import mlflow
 import numpy as np
@@ -23,20 +22,7 @@ from models.registry import (
     NoChampionError,
     load_pickled_model,
 )
-
-
-class ThresholdModel:
-    """A stand-in PD model: logistic in one feature, with a configurable slope."""
-
-    kind = "stand-in"
-    feature_names: ClassVar[list[str]] = ["dbt_12m"]
-
-    def __init__(self, slope: float) -> None:
-        self.slope = slope
-
-    def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
-        return 1 / (1 + np.exp(-(self.slope * frame["dbt_12m"].to_numpy() - 4)))
-
+from tests.book_fixtures import SlopeModel
 
 FRAME = pd.DataFrame({"dbt_12m": [0.0, 10.0, 40.0]})
 
@@ -44,7 +30,7 @@ FRAME = pd.DataFrame({"dbt_12m": [0.0, 10.0, 40.0]})
 def _train(registry: ModelRegistry, slope: float) -> str:
     with registry.run("test", f"slope {slope}") as run:
         mlflow.log_text(json.dumps({"slope": slope}), "reference/reference.json")
-        uri = registry.log_pd_model(ThresholdModel(slope), ["dbt_12m"], set())
+        uri = registry.log_pd_model(SlopeModel(slope), ["dbt_12m"], set())
         return registry.register(uri, run.info.run_id, {"kind": "stand-in"}).version
 
 
@@ -58,7 +44,7 @@ def test_register_alias_load_score_promote_and_roll_back(tmp_path):
     registry.move_alias(CHAMPION, v1, "first model")
     model, mv = registry.load_pd_model(CHAMPION)
     assert mv.version == v1
-    np.testing.assert_allclose(model.predict_pd(FRAME), ThresholdModel(0.1).predict_pd(FRAME))
+    np.testing.assert_allclose(model.predict_pd(FRAME), SlopeModel(0.1).predict_pd(FRAME))
     # the generic pyfunc returns calibrated PDs, not labels
     pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
     out = pyfunc.predict(FRAME)
@@ -89,7 +75,7 @@ def test_runs_and_models_stay_under_the_artifact_root_and_survive_a_moved_store(
     with registry.run("test", "parent") as parent:
         parent_run = registry.client.get_run(parent.info.run_id)
         with registry.run("test", "child", parent=parent_run) as child:
-            uri = registry.log_pd_model(ThresholdModel(0.3), ["dbt_12m"], set())
+            uri = registry.log_pd_model(SlopeModel(0.3), ["dbt_12m"], set())
             mlflow.log_text("{}", "reference/reference.json")
             version = registry.register(uri, child.info.run_id, {"kind": "stand-in"}).version
     registry.move_alias(CHAMPION, version, "first")
@@ -105,7 +91,7 @@ def test_runs_and_models_stay_under_the_artifact_root_and_survive_a_moved_store(
     moved = ModelRegistry(f"sqlite:///{new}/mlflow.db", new / "artifacts")
     model, mv = moved.load_pd_model(CHAMPION)
     assert mv.version == version
-    np.testing.assert_allclose(model.predict_pd(FRAME), ThresholdModel(0.3).predict_pd(FRAME))
+    np.testing.assert_allclose(model.predict_pd(FRAME), SlopeModel(0.3).predict_pd(FRAME))
     reference = moved.run_artifact(child.info.run_id, "reference/reference.json")
     assert reference.is_relative_to(new) and reference.read_text() == "{}"
     assert not os.path.exists(old)
