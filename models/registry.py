@@ -412,16 +412,19 @@ class ModelRegistry:
         found = self.client.search_model_versions(f"name = '{MODEL_NAME}'")
         return sorted(found, key=lambda mv: int(mv.version))
 
-    def _versions_listing(self, aliases: dict[str, Any] | None = None) -> str:
+    def _versions_listing(
+        self, aliases: dict[str, Any] | None = None, versions: list[ModelVersion] | None = None
+    ) -> str:
         """'versions: v1 (previous-champion), v3 (challenger)' or 'no version is left'."""
         if aliases is None:
             registered = self._registered()
             aliases = dict(registered.aliases) if registered is not None else {}
+        versions = self._versions() if versions is None else versions
         held: dict[str, list[str]] = {}
         for alias, number in sorted(aliases.items()):
             held.setdefault(str(number), []).append(alias)
         shown = []
-        for mv in self._versions():
+        for mv in versions:
             names = held.get(str(mv.version))
             shown.append(f"v{mv.version}" + (f" ({', '.join(names)})" if names else ""))
         return f"versions: {', '.join(shown)}" if shown else "no version is left"
@@ -436,7 +439,8 @@ class ModelRegistry:
                 "promote it (`solvency promote`)"
             )
         aliases = dict(registered.aliases)
-        listing = self._versions_listing(aliases)
+        versions = self._versions()
+        listing = self._versions_listing(aliases, versions)
         if alias in aliases:  # the alias survived its version (a partly restored store)
             return (
                 f"the '{alias}' alias of '{MODEL_NAME}' points at version {aliases[alias]}, "
@@ -449,7 +453,7 @@ class ModelRegistry:
                 f"no version of '{MODEL_NAME}' carries the '{alias}' alias in the MLflow "
                 f"store {self.store} ({listing})"
             )
-        was = [mv.version for mv in self._versions() if f"{CHAMPION}_since" in mv.tags]
+        was = [mv.version for mv in versions if f"{CHAMPION}_since" in mv.tags]
         if was or PREVIOUS_CHAMPION in aliases:  # a champion existed: its version is gone
             return (
                 f"no version of '{MODEL_NAME}' carries the '{CHAMPION}' alias in the MLflow "
